@@ -1,0 +1,101 @@
+"""Evaluation protocols: leave-one-subject-out, explicit train subjects, and
+the seeded stratified validation split carved from training (thesis ch. 3:
+"a portion of training data (around 20 %) ... used to tune the learning
+parameters")."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, List, Sequence, Tuple
+
+import numpy as np
+
+from .record import VideoRecord
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One train/test split, by subject."""
+
+    name: str
+    train_subjects: Tuple[str, ...]
+    test_subjects: Tuple[str, ...]
+
+    def split(self, records: Sequence[VideoRecord]) -> Tuple[np.ndarray, np.ndarray]:
+        """Indices of the training and test records."""
+        subj = np.array([r.subject for r in records])
+        train = np.flatnonzero(np.isin(subj, self.train_subjects))
+        test = np.flatnonzero(np.isin(subj, self.test_subjects))
+        return train, test
+
+
+def _subject_key(s: str):
+    return (0, int(s)) if s.isdigit() else (1, s)
+
+
+def subjects_of(records: Iterable[VideoRecord]) -> List[str]:
+    return sorted({r.subject for r in records}, key=_subject_key)
+
+
+def leave_one_subject_out(records: Sequence[VideoRecord]) -> List[Fold]:
+    """One fold per subject: test on that subject, train on all others."""
+    subjects = subjects_of(records)
+    if len(subjects) < 2:
+        raise ValueError(f"leave-one-subject-out needs at least 2 subjects, found {len(subjects)}: "
+                         f"{subjects}")
+    return [Fold(f"subject_{s}", tuple(x for x in subjects if x != s), (s,)) for s in subjects]
+
+
+def parse_subject_list(text: str) -> Tuple[str, ...]:
+    """``"1,3,5"`` -> ``("1", "3", "5")``; integers lose leading zeros."""
+    items = [t.strip() for t in str(text).split(",") if t.strip()]
+    if not items:
+        raise ValueError(f"expected a comma-separated list of subject ids, got {text!r}")
+    return tuple(str(int(t)) if t.isdigit() else t for t in items)
+
+
+def train_subjects_split(records: Sequence[VideoRecord], train: Sequence[str]) -> List[Fold]:
+    """A single fold: ``train`` subjects for training, every other subject for test."""
+    subjects = subjects_of(records)
+    norm = {str(int(s)) if s.isdigit() else s: s for s in subjects}
+    unknown = [t for t in train if t not in norm]
+    if unknown:
+        raise ValueError(f"train subjects {unknown} not in the dataset; its subjects are {subjects}")
+    train_s = tuple(norm[t] for t in train)
+    test_s = tuple(s for s in subjects if s not in train_s)
+    if not test_s:
+        raise ValueError("every subject is a training subject: no test subject left")
+    return [Fold("train_" + "-".join(train_s), train_s, test_s)]
+
+
+def make_folds(records: Sequence[VideoRecord], protocol: str = "loso",
+               train_subjects: Sequence[str] | None = None) -> List[Fold]:
+    """The folds of ``protocol`` (``loso``) or of an explicit train-subject list."""
+    if train_subjects:
+        return train_subjects_split(records, train_subjects)
+    if protocol in ("loso", "leave-one-subject-out"):
+        return leave_one_subject_out(records)
+    raise ValueError(f"unknown protocol {protocol!r}; expected 'loso' or --train-subjects")
+
+
+def validation_split(labels: Sequence, fraction: float = 0.2, seed: int = 0
+                     ) -> Tuple[np.ndarray, np.ndarray]:
+    """Stratified, seeded split of training positions into (fit, validation).
+
+    Every class with at least 2 samples gives ``round(fraction * n)`` (at
+    least 1) samples to validation; a class with a single sample stays in
+    the fit part.  Returns sorted index arrays into ``labels``.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"validation fraction must be in (0, 1), got {fraction}")
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    val = []
+    for c in sorted(set(labels.tolist()), key=str):
+        idx = np.flatnonzero(labels == c)
+        if idx.size < 2:
+            continue
+        k = min(idx.size - 1, max(1, int(round(fraction * idx.size))))
+        val.extend(rng.permutation(idx)[:k].tolist())
+    val = np.array(sorted(val), dtype=np.int64)
+    fit = np.setdiff1d(np.arange(labels.size), val)
+    return fit, val

@@ -1,0 +1,71 @@
+"""The datasets adl can read, their expected folder layout, and the entry
+point that turns a dataset root into a list of :class:`VideoRecord`."""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List
+
+from .errors import DatasetLayoutError
+from .record import VideoRecord
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    title: str
+    reader: str          # "module:function"
+    layout: str          # joint layout name
+    protocol: str        # default protocol
+    modalities: str
+    folder_layout: str   # what `adl datasets` prints
+
+
+DATASETS = {
+    "cad60": DatasetInfo(
+        "cad60", "Cornell Activity Dataset CAD-60", "data.cad:read_cad60", "cad_15",
+        "leave-one-subject-out (4 persons)", "RGB PNG frames 320x240, 15-joint skeleton (mm)",
+        "ROOT/data{1..4}/activityLabel.txt   '<id>,<activity>,' lines, last line END\n"
+        "ROOT/data{1..4}/<id>.txt            skeleton: 171 comma-separated values + trailing comma per frame, END line\n"
+        "ROOT/data{1..4}/<id>/RGB_<n>.png    RGB frames, n = 1, 2, ... (Depth_<n>.png beside them)"),
+    "cad120": DatasetInfo(
+        "cad120", "Cornell Activity Dataset CAD-120", "data.cad:read_cad120", "cad_15",
+        "leave-one-subject-out (subjects 1,3,4,5)", "RGB PNG frames 640x480, 15-joint skeleton (mm)",
+        "ROOT/Subject{N}_annotations/<activity>/activityLabel.txt  '<id>,<activity>,<subject>,<obj>:<type>,...'\n"
+        "ROOT/Subject{N}_annotations/<activity>/labeling.txt       sub-activity segments\n"
+        "ROOT/Subject{N}_annotations/<activity>/<id>.txt           skeleton (CAD 171-value format, END line)\n"
+        "ROOT/Subject{N}_rgbd_images/<activity>/<id>/RGB_<n>.png   RGB frames, n = 1, 2, ..."),
+    "msr_daily": DatasetInfo(
+        "msr_daily", "MSRDailyActivity3D", "data.msr_daily:read_msr_daily", "kinect_v1_20",
+        "leave-one-subject-out (10 subjects)", "RGB AVI 640x480, 20-joint skeleton (m + screen)",
+        "ROOT/aXX_sYY_eZZ_skeleton.txt  '<frames> <joints>' header; per frame a row count (40/0/80)\n"
+        "                               then per joint 'x y z c' (metres) and 'u v depth c' (screen)\n"
+        "ROOT/aXX_sYY_eZZ_rgb.avi       RGB video (XX action 01-16, YY subject 01-10, ZZ 01 sit / 02 stand)"),
+    "manifest": DatasetInfo(
+        "manifest", "bring-your-own CSV manifest", "data.manifest:read_manifest", "(per row)",
+        "leave-one-subject-out", "any: RGB video/frame folder and/or .npy skeleton",
+        "ROOT/manifest.csv  columns video_id,label,subject,rgb,skeleton,layout[,view]\n"
+        "                   rgb = video file or frame folder, skeleton = .npy (T, J, 3) metres;\n"
+        "                   either may be empty; paths relative to the CSV, inside ROOT"),
+}
+
+
+def get_dataset(name: str) -> DatasetInfo:
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}") from None
+
+
+def load_records(name: str, root) -> List[VideoRecord]:
+    """Read the dataset ``name`` at ``root`` into records (sorted by video id)."""
+    info = get_dataset(name)
+    root = Path(root)
+    if not root.exists():
+        raise DatasetLayoutError(f"{root}: dataset root does not exist (expected the {info.title} "
+                                 f"layout; see `adl datasets`)")
+    module, func = info.reader.split(":")
+    reader = getattr(importlib.import_module(module), func)
+    records = reader(root)
+    return sorted(records, key=lambda r: r.video_id)
