@@ -44,6 +44,7 @@ class CameraModel:
             with np.errstate(divide="ignore", invalid="ignore"):
                 zz = np.where(z > 1e-6, z, np.nan)
                 uv = np.stack([fx * x / zz + cx, cy - fy * y / zz], axis=-1)
+        uv[~np.isfinite(xyz).all(axis=-1)] = np.nan  # a point missing any coordinate is missing
         return uv.astype(np.float32)
 
     def unproject(self, uv: np.ndarray, depth_m: np.ndarray) -> np.ndarray:

@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+
+from data.protocols import (leave_one_subject_out, make_folds, parse_subject_list,
+                            validation_split)
+from data.record import VideoRecord
+
+
+def _records(subjects=("1", "3", "4", "5"), classes=("a", "b", "c"), reps=3):
+    return [VideoRecord("x", f"{s}_{c}_{k}", c, s) for s in subjects for c in classes for k in range(reps)]
+
+
+def test_loso_one_fold_per_subject_disjoint():
+    recs = _records()
+    folds = leave_one_subject_out(recs)
+    assert [f.test_subjects for f in folds] == [("1",), ("3",), ("4",), ("5",)]
+    for f in folds:
+        tr, te = f.split(recs)
+        assert len(tr) == 27 and len(te) == 9
+        assert not {recs[i].subject for i in tr} & {recs[i].subject for i in te}
+
+
+def test_loso_needs_two_subjects():
+    with pytest.raises(ValueError, match="at least 2 subjects, found 1"):
+        leave_one_subject_out(_records(subjects=("1",)))
+
+
+def test_train_subjects_split():
+    recs = _records(subjects=tuple(str(i) for i in range(1, 11)))
+    (fold,) = make_folds(recs, train_subjects=parse_subject_list("1,3,5,7,9"))
+    assert fold.train_subjects == ("1", "3", "5", "7", "9")
+    assert fold.test_subjects == ("2", "4", "6", "8", "10")
+    with pytest.raises(ValueError, match=r"train subjects \['42'\] not in the dataset"):
+        make_folds(recs, train_subjects=("42",))
+    assert parse_subject_list(" 01, 3 ,s7") == ("1", "3", "s7")
+    with pytest.raises(ValueError, match="comma-separated list"):
+        parse_subject_list(" , ")
+
+
+def test_validation_split_stratified_seeded():
+    labels = np.repeat(["a", "b", "c", "d"], [10, 5, 2, 1])
+    fit, val = validation_split(labels, 0.2, seed=3)
+    assert sorted(np.concatenate([fit, val]).tolist()) == list(range(18))
+    counts = {c: int((labels[val] == c).sum()) for c in "abcd"}
+    assert counts == {"a": 2, "b": 1, "c": 1, "d": 0}
+    fit2, val2 = validation_split(labels, 0.2, seed=3)
+    assert np.array_equal(val, val2)
+    _, val3 = validation_split(labels, 0.2, seed=4)
+    assert not np.array_equal(val, val3)
+    with pytest.raises(ValueError, match=r"fraction must be in \(0, 1\)"):
+        validation_split(labels, 1.5)
