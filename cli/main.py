@@ -25,6 +25,12 @@ def _default_cache() -> str:
     return os.environ.get("ADL_CACHE", "cache")
 
 
+def _reader_options(dataset, media_root):
+    if media_root and dataset != "manifest":
+        raise click.UsageError("--media-root applies to --dataset manifest only")
+    return {"media_root": media_root} if media_root else {}
+
+
 def friendly_errors(func):
     """Turn the project's own errors into one-line messages (exit 2)."""
     @functools.wraps(func)
@@ -101,13 +107,15 @@ def synth(dataset, out, seed, subjects, videos_per_class, frames, image_size):
 @click.option("--dataset", type=click.Choice(DATASET_NAMES), required=True)
 @click.option("--root", type=click.Path(), default=None, help="Dataset root (default $ADL_DATA/<dataset>).")
 @click.option("--no-frames", is_flag=True, help="Do not open RGB sources to count frames.")
+@click.option("--media-root", type=click.Path(exists=True, file_okay=False), default=None,
+              help="manifest only: folder that relative media paths resolve against.")
 @friendly_errors
-def inspect(dataset, root, no_frames):
+def inspect(dataset, root, no_frames, media_root):
     """Counts per class and subject, frames, modalities, and problems found."""
     from tqdm import tqdm
     from data.inspect import inspect_dataset
     root = root or _default_root(dataset)
-    rep = inspect_dataset(dataset, root, check_frames=not no_frames,
+    rep = inspect_dataset(dataset, root, check_frames=not no_frames, **_reader_options(dataset, media_root),
                           progress=lambda xs: tqdm(xs, desc="inspect", unit="video",
                                                    leave=False, disable=None))
     for line in rep.summary_lines():
@@ -122,6 +130,16 @@ def convert():
     """Convert a public dataset into an adl manifest."""
 
 
+def _print_conversion(summary):
+    click.echo(f"wrote {summary.manifest}: {summary.n_records} sequences, "
+               f"{len(summary.classes)} classes, {len(summary.subjects)} subjects")
+    for item, reason in summary.skipped:
+        click.echo(f"skipped {item}: {reason}")
+    if summary.media_root:
+        click.echo(f"media stay in {summary.media_root}: pass --media-root {summary.media_root} "
+                   f"to adl inspect/features")
+
+
 @convert.command("utkinect")
 @click.option("--src", type=click.Path(exists=True, file_okay=False), required=True)
 @click.option("--out", type=click.Path(file_okay=False), required=True)
@@ -129,8 +147,7 @@ def convert():
 def convert_utkinect(src, out):
     """UTKinect-Action3D joints + actionLabel.txt -> manifest of segments."""
     from data.convert import utkinect_to_manifest
-    summary = utkinect_to_manifest(Path(src), Path(out))
-    click.echo(json.dumps(summary, sort_keys=True, default=str))
+    _print_conversion(utkinect_to_manifest(Path(src), Path(out)))
 
 
 @convert.command("biisc")
@@ -140,8 +157,7 @@ def convert_utkinect(src, out):
 def convert_biisc(src, out):
     """BII Sneeze-Cough videos -> manifest."""
     from data.convert import biisc_to_manifest
-    summary = biisc_to_manifest(Path(src), Path(out))
-    click.echo(json.dumps(summary, sort_keys=True, default=str))
+    _print_conversion(biisc_to_manifest(Path(src), Path(out)))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -82,7 +82,8 @@ def inspect_records(records: List[VideoRecord], *, dataset: str, root: str,
     return rep
 
 
-def inspect_dataset(name: str, root, *, check_frames: bool = True, progress=None) -> InspectReport:
-    records = load_records(name, root)
+def inspect_dataset(name: str, root, *, check_frames: bool = True, progress=None,
+                    **reader_options) -> InspectReport:
+    records = load_records(name, root, **reader_options)
     return inspect_records(records, dataset=name, root=str(root), check_frames=check_frames,
                            progress=progress)

@@ -47,7 +47,9 @@ DATASETS = {
         "leave-one-subject-out", "any: RGB video/frame folder and/or .npy skeleton",
         "ROOT/manifest.csv  columns video_id,label,subject,rgb,skeleton,layout[,view]\n"
         "                   rgb = video file or frame folder, skeleton = .npy (T, J, 3) metres;\n"
-        "                   either may be empty; paths relative to the CSV, inside ROOT"),
+        "                   either may be empty; paths relative to the CSV, inside ROOT\n"
+        "                   optional columns: view, setup, camera, fps; media outside ROOT\n"
+        "                   only with an explicit --media-root (never read from the CSV)"),
 }
 
 
@@ -58,8 +60,11 @@ def get_dataset(name: str) -> DatasetInfo:
         raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}") from None
 
 
-def load_records(name: str, root) -> List[VideoRecord]:
-    """Read the dataset ``name`` at ``root`` into records (sorted by video id)."""
+def load_records(name: str, root, **reader_options) -> List[VideoRecord]:
+    """Read the dataset ``name`` at ``root`` into records (sorted by video id).
+
+    ``reader_options`` are passed to the reader (e.g. ``media_root=`` for a
+    manifest whose media live outside its folder)."""
     info = get_dataset(name)
     root = Path(root)
     if not root.exists():
@@ -67,5 +72,5 @@ def load_records(name: str, root) -> List[VideoRecord]:
                                  f"layout; see `adl datasets`)")
     module, func = info.reader.split(":")
     reader = getattr(importlib.import_module(module), func)
-    records = reader(root)
+    records = reader(root, **reader_options)
     return sorted(records, key=lambda r: r.video_id)
