@@ -1,0 +1,285 @@
+"""Two-level fusion: feature bank, C search, calibration, alpha search, estimator."""
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import StratifiedKFold
+from sklearn.svm import SVC
+
+from fusion.two_level import (DEFAULT_ALPHA_GRID, FamilySVM, FeatureBank, TwoLevelFusion,
+                              _CalibratedSVC, alpha_accuracies, alpha_search, fuse_scores,
+                              l2_normalize_rows, resolve_validation, select_C)
+
+
+def _blobs(n_classes=4, per_class=9, d=(12, 10, 6), seed=0, spread=(1.0, 1.0, 1.0)):
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(n_classes), per_class)
+    feats = {}
+    for fam, dim, s in zip(("f1", "f2", "f3"), d, spread):
+        centres = rng.standard_normal((n_classes, dim)) * 2.0
+        feats[fam] = centres[y] + s * rng.standard_normal((y.size, dim))
+    return feats, y
+
+
+@pytest.fixture
+def fit_counter(monkeypatch):
+    calls = []
+    original = SVC.fit
+
+    def counting_fit(self, X, y, *args, **kwargs):
+        calls.append(np.asarray(X).shape)
+        return original(self, X, y, *args, **kwargs)
+
+    monkeypatch.setattr(SVC, "fit", counting_fit)
+    return calls
+
+
+# -- feature bank -------------------------------------------------------------
+
+def test_l2_normalize_rows_unit_norm_and_zero_rows():
+    X = np.array([[3.0, 4.0], [0.0, 0.0], [1.0, 0.0]])
+    Z = l2_normalize_rows(X)
+    np.testing.assert_allclose(Z, [[0.6, 0.8], [0.0, 0.0], [1.0, 0.0]])
+
+
+def test_bank_kernel_is_dot_product_of_normalised_concatenation():
+    feats, _ = _blobs()
+    bank = FeatureBank(feats)
+    concat = np.hstack([l2_normalize_rows(feats["f1"]), l2_normalize_rows(feats["f3"])]) / np.sqrt(2)
+    K = bank.kernel(("f1", "f3"))
+    np.testing.assert_allclose(K, concat @ concat.T, atol=1e-5)
+    np.testing.assert_allclose(np.diag(K), 1.0, atol=1e-5)
+    # a view of the same root slices the cached Gram; another root recomputes: same values
+    a, b = bank.take([0, 5, 7]), bank.take(np.arange(10, 20))
+    other = FeatureBank({f: X[[0, 5, 7]] for f, X in feats.items()})
+    np.testing.assert_allclose(a.kernel(("f1", "f2"), b), other.kernel(("f1", "f2"), b), atol=1e-5)
+    assert a.kernel(("f2",), b).shape == (3, 10)
+
+
+def test_bank_pickles_only_its_rows_and_families():
+    feats, _ = _blobs()
+    view = FeatureBank(feats).take([1, 2, 3]).restrict(("f2",))
+    clone = pickle.loads(pickle.dumps(view))
+    assert clone.families == ("f2",) and len(clone) == 3
+    np.testing.assert_allclose(clone.features("f2"), view.features("f2"))
+    with pytest.raises(ValueError, match="not available"):
+        clone.features("f1")
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"f1": np.zeros((4, 3)), "f2": np.zeros((5, 3))}, "rows, expected 4"),
+    ({"f1": np.zeros(4)}, "2-D array"),
+    ({"f1": np.full((4, 3), np.nan)}, "NaN"),
+])
+def test_bank_rejects_bad_features(bad, match):
+    with pytest.raises(ValueError, match=match):
+        FeatureBank(bad)
+
+
+def test_bank_rejects_non_mapping_and_missing_family():
+    with pytest.raises(TypeError, match="mapping"):
+        FeatureBank([np.zeros((3, 2))])
+    bank = FeatureBank({"f1": np.ones((3, 2)), "f3": None})
+    assert bank.families == ("f1",)
+    with pytest.raises(ValueError, match=r"\['f3'\] are not available; this data has: f1"):
+        bank.kernel(("f1", "f3"))
+    with pytest.raises(ValueError, match="at least one feature family"):
+        bank.kernel(())
+
+
+# -- C search -----------------------------------------------------------------
+
+def test_select_C_scores_on_validation_and_breaks_ties_towards_one():
+    feats, y = _blobs(spread=(0.1, 0.1, 0.1))
+    bank = FeatureBank(feats)
+    fit, val = resolve_validation(y, None, 0.2, 0)
+    C, acc, accs = select_C(bank, ("f1",), y, fit, val, (0.1, 1.0, 10.0))
+    assert set(accs) == {0.1, 1.0, 10.0}
+    assert acc == max(accs.values()) == 1.0
+    assert C == 1.0  # all perfect: closest to 1
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(fit=np.arange(9)), "1 class"),
+    (dict(val=np.array([], dtype=int)), "validation split is empty"),
+    (dict(C_grid=(0.0,)), "C values must be > 0"),
+])
+def test_select_C_errors(kwargs, match):
+    feats, y = _blobs()
+    bank = FeatureBank(feats)
+    fit = kwargs.get("fit", np.arange(0, 36, 2))
+    val = kwargs.get("val", np.arange(1, 36, 2))
+    with pytest.raises(ValueError, match=match):
+        select_C(bank, ("f1",), y, fit, val, kwargs.get("C_grid", (1.0,)))
+
+
+def test_resolve_validation_errors_and_mask():
+    y = np.array([0, 0, 1, 1, 0, 1])
+    fit, val = resolve_validation(y, np.array([False, True, False, True, False, False]))
+    np.testing.assert_array_equal(val, [1, 3])
+    np.testing.assert_array_equal(fit, [0, 2, 4, 5])
+    with pytest.raises(ValueError, match="mask must have shape"):
+        resolve_validation(y, np.array([True, False]))
+    with pytest.raises(ValueError, match="must lie in"):
+        resolve_validation(y, np.array([7]))
+    with pytest.raises(ValueError, match="validation split is empty"):
+        resolve_validation(y, np.array([], dtype=int))
+
+
+# -- calibration ----------------------------------------------------------------
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_calibration_matches_calibrated_classifier_cv(n_classes):
+    rng = np.random.default_rng(1)
+    y = np.repeat(np.arange(n_classes), 9)
+    X = rng.standard_normal((y.size, 20)) + 0.7 * rng.standard_normal((n_classes, 20))[y]
+    K = X @ X.T / 20
+    ours = _CalibratedSVC(C=1.0, cv=3, seed=0).fit(K, y)
+    ref = CalibratedClassifierCV(SVC(kernel="precomputed", C=1.0), method="sigmoid",
+                                 cv=StratifiedKFold(3, shuffle=True, random_state=0),
+                                 ensemble=False).fit(K, y)
+    np.testing.assert_allclose(ours.predict_proba(K[:8]), ref.predict_proba(K[:8]), atol=1e-5)
+    assert ours.calibration_ == "3-fold"
+
+
+def test_calibration_adapts_to_tiny_classes():
+    rng = np.random.default_rng(2)
+    y = np.array([0] * 6 + [1] * 2 + [2])  # a class of 2 and a singleton class
+    X = rng.standard_normal((y.size, 8)) + 3 * np.eye(3, 8)[y]
+    K = X @ X.T
+    cal = _CalibratedSVC(C=1.0, cv=5, seed=0).fit(K, y)
+    assert cal.calibration_ == "2-fold"
+    p = cal.predict_proba(K)
+    assert p.shape == (9, 3) and np.all(np.isfinite(p))
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    only_singletons = _CalibratedSVC(C=1.0).fit(K[:2, :2], np.array([0, 1]))
+    assert only_singletons.calibration_ == "in-sample"
+
+
+# -- alpha search -----------------------------------------------------------------
+
+def test_alpha_search_finds_the_only_accurate_region():
+    # sample 0 is right for alpha > 3/7, sample 1 for alpha < 5/8
+    p1 = np.array([[0.9, 0.1], [0.8, 0.2]])
+    p2 = np.array([[0.2, 0.8], [0.0, 1.0]])
+    y = np.array([0, 1])
+    acc = alpha_accuracies(p1, p2, y)
+    assert acc.shape == DEFAULT_ALPHA_GRID.shape
+    ok = DEFAULT_ALPHA_GRID[acc == 1.0]
+    assert ok.min() == pytest.approx(0.43) and ok.max() == pytest.approx(0.62)
+    assert ok.size == 20  # contiguous
+    assert 0.43 <= alpha_search(p1, p2, y) <= 0.62
+
+
+def test_alpha_search_ties_go_to_lowest_log_loss():
+    p1 = np.array([[0.9, 0.1], [0.9, 0.1]])
+    p2 = np.array([[0.6, 0.4], [0.6, 0.4]])
+    # every alpha is 100 % accurate; clf1 is more confident -> alpha = 1
+    assert alpha_search(p1, p2, np.array([0, 0])) == 1.0
+    assert alpha_search(p1, p2, np.array([0, 0]), grid=[0.0, 0.5]) == 0.5
+
+
+@pytest.mark.parametrize("args, match", [
+    ((np.ones((2, 3)), np.ones((2, 2)), np.array([0, 1])), "equal shape"),
+    ((np.ones((2, 2)), np.ones((2, 2)), np.array([0])), "y_val must have shape"),
+    ((np.ones((2, 2)), np.ones((2, 2)), np.array([0, 5])), "column indices"),
+])
+def test_alpha_search_validates_inputs(args, match):
+    with pytest.raises(ValueError, match=match):
+        alpha_search(*args)
+
+
+def test_alpha_search_rejects_bad_grid():
+    with pytest.raises(ValueError, match="alpha grid"):
+        alpha_search(np.ones((1, 2)), np.ones((1, 2)), np.array([0]), grid=[0.5, 1.5])
+
+
+def test_fuse_scores_eq_3_6():
+    p1, p2 = np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])
+    np.testing.assert_allclose(fuse_scores(p1, p2, 0.25), [[0.25, 0.75]])
+    np.testing.assert_allclose(fuse_scores(None, p2, None), p2)
+    with pytest.raises(ValueError, match="at least one"):
+        fuse_scores(None, None, 0.5)
+
+
+# -- estimators -------------------------------------------------------------------
+
+def test_alpha_search_does_not_refit(fit_counter):
+    feats, y = _blobs(spread=(2.0, 2.0, 2.0))
+    val = resolve_validation(y, None, 0.2, 0)[1]
+    counts = []
+    for alpha, grid in (("search", None), ("search", [0.0, 1.0]), (0.5, None)):
+        fit_counter.clear()
+        model = TwoLevelFusion(alpha=alpha, alpha_grid=grid).fit(feats, y, validation=val)
+        counts.append(len(fit_counter))
+    assert counts[0] == counts[1] == counts[2]
+    # fused validation scores are Eq. 3.6 of the probabilities computed once
+    np.testing.assert_allclose(model.val_proba_,
+                               0.5 * model.clf1_.val_proba_ + 0.5 * model.clf2_.val_proba_)
+
+
+def test_two_level_fusion_modes_and_predictions():
+    feats, y = _blobs(spread=(1.5, 1.5, 1.5))
+    model = TwoLevelFusion(seed=0).fit(feats, y)
+    assert model.mode_ == "two_level" and 0.0 <= model.alpha_ <= 1.0
+    assert model.alpha_curve_.shape == (101,)
+    assert model.clf1_.families_ == ("f1", "f2") and model.clf2_.families_ == ("f3",)
+    p = model.predict_proba(feats)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    assert np.mean(model.predict(feats) == y) > 0.9
+
+    rgb = TwoLevelFusion().fit({"f1": feats["f1"], "f3": None}, y)
+    assert rgb.mode_ == "rgb_only" and rgb.alpha_ is None and rgb.clf2_ is None
+    skel = TwoLevelFusion().fit({"f3": feats["f3"]}, y)
+    assert skel.mode_ == "skeleton_only" and skel.alpha_ is None and skel.clf1_ is None
+    np.testing.assert_allclose(skel.predict_proba({"f3": feats["f3"]}),
+                               skel.clf2_.predict_proba({"f3": feats["f3"]}))
+    with pytest.raises(ValueError, match="no usable feature family"):
+        TwoLevelFusion(rgb_families=("f1",), skeleton_families=("f3",)).fit({"f2": feats["f2"]}, y)
+
+
+def test_refit_policy():
+    feats, y = _blobs()
+    fit, val = resolve_validation(y, None, 0.2, 0)
+    on_fit = FamilySVM(("f1",), refit="fit").fit(feats, y, validation=val)
+    on_train = FamilySVM(("f1",), refit="train").fit(feats, y, validation=val)
+    assert len(on_fit.train_bank_) == fit.size
+    assert len(on_train.train_bank_) == y.size
+
+
+@pytest.mark.parametrize("est, match", [
+    (TwoLevelFusion(alpha="foo"), "'search' or a number"),
+    (TwoLevelFusion(alpha=1.5), r"alpha must be in \[0, 1\]"),
+    (TwoLevelFusion(refit="all"), "refit must be one of"),
+    (FamilySVM(refit="all"), "refit must be one of"),
+])
+def test_invalid_hyper_parameters(est, match):
+    feats, y = _blobs()
+    with pytest.raises(ValueError, match=match):
+        est.fit(feats, y)
+
+
+def test_bad_labels():
+    feats, y = _blobs()
+    with pytest.raises(ValueError, match="one label per video"):
+        FamilySVM().fit(feats, y[:-1])
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        FamilySVM().fit(feats, np.zeros_like(y))
+
+
+def test_unfitted_estimators_raise_not_fitted():
+    feats, _ = _blobs()
+    with pytest.raises(NotFittedError, match="TwoLevelFusion instance is not fitted"):
+        TwoLevelFusion().predict(feats)
+    with pytest.raises(NotFittedError, match="FamilySVM instance is not fitted"):
+        FamilySVM().predict(feats)
+
+
+def test_predict_proba_needs_probability():
+    feats, y = _blobs()
+    svm = FamilySVM(("f1",)).fit(feats, y)
+    assert svm.predict(feats).shape == y.shape
+    with pytest.raises(AttributeError, match="probability=True"):
+        svm.predict_proba(feats)
