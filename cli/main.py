@@ -84,6 +84,19 @@ def _parse_size(text):
 
 
 @main.command()
+@click.option("--out", type=click.Path(file_okay=False), default="demo-output", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@friendly_errors
+def demo(out, seed):
+    """The main job on built-in synthetic CAD-120 data (what `make demo` runs)."""
+    from cli.demo import run_demo
+    report = run_demo(out, seed=seed, log=click.echo)
+    click.echo("")
+    click.echo(format_table(report))
+    click.echo(f"report: {Path(out) / 'report.json'} (and report.md, confusion_*.png)")
+
+
+@main.command()
 @click.option("--dataset", type=click.Choice(DATASET_NAMES), required=True)
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output dataset root.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -99,8 +112,11 @@ def synth(dataset, out, seed, subjects, videos_per_class, frames, image_size):
     summary = generate(dataset, Path(out), seed=seed, subjects=subjects,
                        videos_per_class=videos_per_class, frames=frames,
                        image_size=_parse_size(image_size))
-    click.echo(f"wrote {summary['n_videos']} videos of {dataset} to {out}")
-    click.echo(json.dumps({k: v for k, v in summary.items() if k != "n_videos"}, sort_keys=True))
+    click.echo(f"wrote {summary['n_videos']} videos of {dataset} to {out} "
+               f"({summary.get('n_frames', '?')} frames, image size "
+               f"{'x'.join(map(str, summary.get('image_size', [])))})")
+    click.echo("per class: " + ", ".join(f"{c}: {n}" for c, n in summary["per_class"].items()))
+    click.echo("per subject: " + ", ".join(f"{s}: {n}" for s, n in summary["per_subject"].items()))
 
 
 @main.command()
@@ -158,6 +174,198 @@ def convert_biisc(src, out):
     """BII Sneeze-Cough videos -> manifest."""
     from data.convert import biisc_to_manifest
     _print_conversion(biisc_to_manifest(Path(src), Path(out)))
+
+
+@main.command()
+@click.option("--dataset", type=click.Choice(DATASET_NAMES), required=True)
+@click.option("--root", type=click.Path(), default=None, help="Dataset root (default $ADL_DATA/<dataset>).")
+@click.option("--cache", type=click.Path(file_okay=False), default=None,
+              help="Cache root (default $ADL_CACHE or ./cache); entries go to CACHE/<dataset>/.")
+@click.option("--only", default="f1,f2,f3", show_default=True, help="Feature families to compute.")
+@click.option("--train-subjects", default=None, help="Explicit training subjects, e.g. 1,3,5,7,9 "
+              "(default: leave-one-subject-out).")
+@click.option("--weights", default="imagenet", show_default=True,
+              help="F1 backbone weights: imagenet (torchvision file in the torch cache), a file path, "
+                   "or random (tests and demos only).")
+@click.option("--backbone", type=click.Choice(["resnet152", "resnet50", "resnet18"]),
+              default="resnet152", show_default=True)
+@click.option("--input-size", type=int, default=224, show_default=True, help="F1 crop side in pixels.")
+@click.option("--frame-stride", type=int, default=1, show_default=True, help="F1: every N-th frame.")
+@click.option("--trajectory-length", type=int, default=15, show_default=True, help="F2: L.")
+@click.option("--max-scales", type=int, default=8, show_default=True, help="F2: spatial scales.")
+@click.option("--no-hog", is_flag=True, help="F2: motion-only descriptors (thesis Fig. 3.1).")
+@click.option("--gmm-size", type=int, default=256, show_default=True, help="F2: GMM components K.")
+@click.option("--gmm-samples", type=int, default=256000, show_default=True,
+              help="F2: training descriptors sampled to fit PCA + GMM.")
+@click.option("--lstm-units", type=int, default=None,
+              help="F3: LSTM hidden units (default: the thesis's value for the dataset).")
+@click.option("--lstm-epochs", type=int, default=60, show_default=True)
+@click.option("--lstm-max-len", type=int, default=100, show_default=True,
+              help="F3: sequences are resampled to at most this many steps.")
+@click.option("--augment/--no-augment", default=False, show_default=True,
+              help="F3: skeleton augmentation during training.")
+@click.option("--jobs", type=int, default=1, show_default=True, help="Parallel workers for F2.")
+@click.option("--scheduler", default=None, help="Dask scheduler address for per-video work.")
+@click.option("--media-root", type=click.Path(exists=True, file_okay=False), default=None,
+              help="manifest only: folder that relative media paths resolve against.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@friendly_errors
+def features(dataset, root, cache, only, train_subjects, weights, backbone, input_size,
+             frame_stride, trajectory_length, max_scales, no_hog, gmm_size, gmm_samples,
+             lstm_units, lstm_epochs, lstm_max_len, augment, jobs, scheduler, media_root, seed):
+    """Compute (or resume) F1, F2, F3 for every fold of DATASET."""
+    from data.protocols import parse_subject_list
+    from features.f1 import F1Config
+    from features.f2 import F2Config
+    from features.f3 import F3Config
+    from features.pipeline import FeaturesConfig, FisherConfig, run_features
+    root = root or _default_root(dataset)
+    cache = cache or _default_cache()
+    families = tuple(f.strip() for f in only.split(",") if f.strip())
+    f3_over = {"max_epochs": lstm_epochs, "max_len": lstm_max_len, "augment": augment, "seed": seed}
+    if lstm_units:
+        f3_over["hidden"] = lstm_units
+    cfg = FeaturesConfig(
+        families=families,
+        f1=F1Config(backbone=backbone, weights=weights, input_size=input_size,
+                    frame_stride=frame_stride, seed=seed),
+        f2=F2Config(trajectory_length=trajectory_length, max_scales=max_scales, hog=not no_hog),
+        f3=F3Config.for_dataset(dataset, **f3_over),
+        fisher=FisherConfig(n_components=gmm_size, n_samples=gmm_samples),
+        seed=seed,
+        train_subjects=parse_subject_list(train_subjects) if train_subjects else None)
+    summary = run_features(dataset, root, cache, cfg, jobs=jobs, scheduler=scheduler,
+                           reader_options=_reader_options(dataset, media_root), log=click.echo)
+    click.echo(f"{dataset}: {summary.n_videos} videos, {len(summary.folds)} folds, families "
+               f"{','.join(summary.families)}; computed {summary.computed}; "
+               f"{summary.seconds:.1f} s; index {summary.index}")
+
+
+def _parse_epsilon(text):
+    if text is None or text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise click.BadParameter(f"expected a number or 'auto', got {text!r}")
+
+
+@main.command()
+@click.option("--dataset", type=click.Choice(DATASET_NAMES), required=True)
+@click.option("--cache", type=click.Path(file_okay=False), default=None,
+              help="Cache root written by adl features (default $ADL_CACHE or ./cache).")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Report folder (default CACHE/<dataset>/report).")
+@click.option("--alpha-search", is_flag=True, help="Search alpha on validation (Eq. 3.6).")
+@click.option("--alpha", type=float, default=0.5, show_default=True,
+              help="Fixed late-fusion weight when --alpha-search is not given.")
+@click.option("--features", "families", default="f1,f2,f3", show_default=True,
+              help="Families to fuse (those computed by adl features).")
+@click.option("--epsilon", default=None, help="Action-pair threshold: a number, or auto "
+              "(default: the thesis's value for the dataset).")
+@click.option("--save-model", is_flag=True, help="Save one model per fold under OUT/models/.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@friendly_errors
+def fuse(dataset, cache, out, alpha_search, alpha, families, epsilon, save_model, seed):
+    """Two-level fusion, action-pair memory and reports over every fold."""
+    from features.pipeline import load_fold_features
+    from fusion import run_fusion
+    cache = cache or _default_cache()
+    out = Path(out or Path(cache) / dataset / "report")
+    fams = tuple(f.strip() for f in families.split(",") if f.strip())
+    folds = load_fold_features(cache, dataset, fams)
+    report = run_fusion(folds, out, alpha_search=alpha_search, alpha=alpha,
+                        families=[f for f in fams if folds[0].features.get(f) is not None],
+                        epsilon=_parse_epsilon(epsilon), seed=seed, save_model=save_model or None)
+    click.echo(format_table(report))
+    click.echo(f"report: {out / 'report.json'} and {out / 'report.md'} ({report['seconds']:.1f} s)")
+
+
+def format_table(report: dict) -> str:
+    """The ablation table (mean +- std over folds, percent)."""
+    names = [("f1", "F1 appearance (body parts)"), ("f2", "F2 short-term motion (IDT FV)"),
+             ("f3", "F3 pose motion (LSTM)"), ("early_f1f2", "early fusion [F1,F2]"),
+             ("early_all", "early fusion [F1,F2,F3]"), ("two_level", "two-level fusion"),
+             ("two_level_pairs", "two-level fusion + action pairs")]
+    lines = [f"{report['dataset']} ({report['protocol']}, {len(report['folds'])} folds)",
+             f"{'method':<34} {'accuracy %':>16}"]
+    for key, label in names:
+        m, sd = report["mean"].get(key), report["std"].get(key)
+        val = "n/a" if m is None else f"{m:6.1f} +- {sd:4.1f}"
+        lines.append(f"{label:<34} {val:>16}")
+    alphas = [f["alpha"] for f in report["folds"] if f["alpha"] is not None]
+    if alphas:
+        lines.append("alpha per fold: " + ", ".join(f"{a:.2f}" for a in alphas))
+    pairs = {tuple(p["classes"]) for f in report["folds"] for p in f["pairs"]}
+    if pairs:
+        lines.append("action pairs memorised: " + "; ".join(f"{a} / {b}" for a, b in sorted(pairs)))
+    return "\n".join(lines)
+
+
+@main.command()
+@click.option("--model", type=click.Path(exists=True, dir_okay=False), required=True,
+              help="A .adlfusion file written by adl fuse --save-model.")
+@click.option("--dataset", type=click.Choice(DATASET_NAMES), required=True)
+@click.option("--root", type=click.Path(), default=None)
+@click.option("--video", required=True, help="Video id (see adl inspect).")
+@click.option("--cache", type=click.Path(file_okay=False), default=None,
+              help="Cache of the adl features run the model was trained on.")
+@click.option("--media-root", type=click.Path(exists=True, file_okay=False), default=None)
+@friendly_errors
+def predict(model, dataset, root, video, cache, media_root):
+    """Classify one sequence with a saved model."""
+    from features.predict import predict_one
+    root = root or _default_root(dataset)
+    cache = cache or _default_cache()
+    label, scores = predict_one(model, dataset, root, video, cache,
+                                reader_options=_reader_options(dataset, media_root))
+    click.echo(f"{video}: {label}")
+    for cls, sc in sorted(scores.items(), key=lambda kv: -kv[1])[:5]:
+        click.echo(f"  {cls:<30} {sc:.3f}")
+
+
+@main.group()
+def plot():
+    """Figures of the thesis."""
+
+
+@plot.command("tsne")
+@click.option("--dataset", type=click.Choice(DATASET_NAMES), required=True)
+@click.option("--cache", type=click.Path(file_okay=False), default=None)
+@click.option("--classes", "pair", required=True, help="Two class names, comma-separated.")
+@click.option("--fold", default=None, help="Fold whose features to embed (default: the first).")
+@click.option("--out", type=click.Path(dir_okay=False), default="tsne.png", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@friendly_errors
+def plot_tsne_cmd(dataset, cache, pair, fold, out, seed):
+    """t-SNE of two classes in F2, F1 and F1+F2 spaces (thesis Fig. 3.8)."""
+    import numpy as np
+    from features.pipeline import load_fold_features
+    from fusion.plots import plot_tsne
+    classes = tuple(c.strip() for c in pair.split(","))
+    if len(classes) != 2:
+        raise click.BadParameter(f"expected two class names, got {pair!r}")
+    folds = load_fold_features(cache or _default_cache(), dataset)
+    chosen = next((f for f in folds if fold in (None, f.fold)), None)
+    if chosen is None:
+        raise click.BadParameter(f"no fold {fold!r}; folds are {[f.fold for f in folds]}")
+    unknown = [c for c in classes if c not in chosen.classes]
+    if unknown:
+        raise click.BadParameter(f"unknown classes {unknown}; classes are {list(chosen.classes)}")
+    spaces = {}
+    f1, f2 = chosen.features.get("f1"), chosen.features.get("f2")
+    if f2 is not None:
+        spaces["F2"] = f2
+    if f1 is not None:
+        spaces["F1"] = f1
+    if f1 is not None and f2 is not None:
+        def l2(x):
+            return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        spaces["F1+F2"] = np.hstack([l2(f1), l2(f2)])
+    if not spaces:
+        raise click.UsageError("t-SNE needs F1 or F2 features in the cache")
+    path = plot_tsne(spaces, chosen.labels, classes, out, seed=seed)
+    click.echo(f"wrote {path}")
 
 
 if __name__ == "__main__":  # pragma: no cover

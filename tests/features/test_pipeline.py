@@ -1,0 +1,149 @@
+"""The features stage end to end on tiny synthetic data: resume, stale
+config, leakage, modality fallbacks."""
+import numpy as np
+import pytest
+
+from data.synth import generate
+from features import pipeline as P
+from features.f1 import BodyPartSelector, F1Config
+from features.f2 import F2Config
+from features.f3 import F3Config, SkeletonLSTM
+from features.fisher import FisherVectorEncoder
+
+pytestmark = pytest.mark.slow
+
+
+def _cfg(**over):
+    base = dict(
+        f1=F1Config(backbone="resnet18", weights="random", input_size=48, batch_size=32),
+        f2=F2Config(max_scales=2, trajectory_length=5),
+        f3=F3Config(hidden=16, max_epochs=4, patience=2, max_len=16),
+        fisher=P.FisherConfig(n_components=4, n_samples=2000),
+        seed=0)
+    base.update(over)
+    return P.FeaturesConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cad120")
+    generate("cad120", root, seed=1, subjects=3, frames=16, image_size=(160, 120),
+             classes=["having_meal", "taking_medicine", "stacking_objects"])
+    return root
+
+
+def test_run_resume_and_load(tiny, tmp_path):
+    cache = tmp_path / "cache"
+    logs = []
+    s1 = P.run_features("cad120", tiny, cache, _cfg(), log=logs.append, progress=False)
+    assert s1.families == ["f1", "f2", "f3"] and s1.n_videos == 9 and len(s1.folds) == 3
+    assert s1.computed["f1_video"] == 9 and s1.computed["f3_fold"] == 3
+    folds = P.load_fold_features(cache, "cad120")
+    assert [f.fold for f in folds] == ["subject_1", "subject_3", "subject_4"]
+    for f in folds:
+        assert set(f.available()) == {"f1", "f2", "f3"}
+        assert all(x.shape[0] == 9 and np.isfinite(x).all() for x in f.features.values())
+        test_subj = set(f.subjects[f.test_idx])
+        assert test_subj == set(f.test_subjects)
+        assert not test_subj & set(f.subjects[f.train_idx])
+        assert f.info["f1"]["selected_part"] in ("left_hand", "right_hand", "upper_body",
+                                                 "full_body", "full_image")
+    # a second run computes nothing and gives identical matrices
+    s2 = P.run_features("cad120", tiny, cache, _cfg(), log=logs.append, progress=False)
+    assert sum(s2.computed.values()) == 0
+    again = P.load_fold_features(cache, "cad120")
+    for a, b in zip(folds, again):
+        for fam in ("f1", "f2", "f3"):
+            assert np.array_equal(a.features[fam], b.features[fam])
+
+
+def test_changed_config_recomputes_only_dependants(tiny, tmp_path):
+    cache = tmp_path / "cache"
+    P.run_features("cad120", tiny, cache, _cfg(), progress=False, log=lambda m: None)
+    # F3 units: only the F3 folds
+    s = P.run_features("cad120", tiny, cache, _cfg(f3=F3Config(hidden=8, max_epochs=4, patience=2,
+                                                                max_len=16)),
+                       progress=False, log=lambda m: None)
+    assert {k: v for k, v in s.computed.items() if v} == {"f3_fold": 3}
+    # GMM size: only the F2 folds
+    s = P.run_features("cad120", tiny, cache, _cfg(fisher=P.FisherConfig(n_components=2, n_samples=2000)),
+                       progress=False, log=lambda m: None)
+    assert {k: v for k, v in s.computed.items() if v} == {"f2_fold": 3}
+    # trajectory length: raw F2 and its folds
+    s = P.run_features("cad120", tiny, cache, _cfg(f2=F2Config(max_scales=2, trajectory_length=4)),
+                       progress=False, log=lambda m: None)
+    assert {k: v for k, v in s.computed.items() if v} == {"f2_raw": 9, "f2_fold": 3}
+    # backbone / stride: F1 frames and folds
+    s = P.run_features("cad120", tiny, cache,
+                       _cfg(f1=F1Config(backbone="resnet18", weights="random", input_size=48,
+                                        batch_size=32, frame_stride=2)),
+                       progress=False, log=lambda m: None)
+    assert {k: v for k, v in s.computed.items() if v} == {"f1_video": 9, "f1_fold": 3}
+    # seed: every fold-level fit
+    s = P.run_features("cad120", tiny, cache, _cfg(seed=5), progress=False, log=lambda m: None)
+    assert s.computed["f3_fold"] == 3 and s.computed["f2_fold"] == 3 and s.computed["f1_fold"] == 3
+
+
+def test_changed_source_file_is_recomputed(tiny, tmp_path):
+    cache = tmp_path / "cache"
+    P.run_features("cad120", tiny, cache, _cfg(families=("f3",)), progress=False, log=lambda m: None)
+    skel = sorted(tiny.glob("Subject1_annotations/having_meal/*.txt"))
+    skel = [p for p in skel if p.name[0].isdigit() and "_" not in p.stem][0]
+    skel.write_text(skel.read_text())  # same content, new mtime
+    import os
+    st = skel.stat()
+    os.utime(skel, ns=(st.st_atime_ns, st.st_mtime_ns + 10_000_000))
+    s = P.run_features("cad120", tiny, cache, _cfg(families=("f3",)), progress=False, log=lambda m: None)
+    assert s.computed["skeleton"] == 1
+
+
+def test_no_test_video_reaches_any_fit(tiny, tmp_path, monkeypatch):
+    """Spy on every fit of the features stage: the rows it receives must all
+    be training-subject videos of the fold being fitted."""
+    from data.registry import load_records
+    recs = load_records("cad120", tiny)
+    seen = []
+
+    def spy(cls):
+        orig = cls.fit
+
+        def fit(self, X, *args, **kwargs):
+            seen.append((cls.__name__, X, args))
+            return orig(self, X, *args, **kwargs)
+        monkeypatch.setattr(cls, "fit", fit)
+
+    for cls in (BodyPartSelector, FisherVectorEncoder, SkeletonLSTM):
+        spy(cls)
+    cache = tmp_path / "cache"
+    P.run_features("cad120", tiny, cache, _cfg(), progress=False, log=lambda m: None)
+    assert len(seen) == 9  # 3 estimators x 3 folds
+    store = P.FeatureStore(cache, "cad120")
+    index = P.read_index(cache, "cad120")
+    keys = {k: P._key_from_manifest(m) for k, m in index["stages"].items()}
+
+    def fp(a):
+        if isinstance(a, dict):
+            return tuple(sorted((k, np.asarray(v, np.float32).tobytes()) for k, v in a.items()))
+        return np.ascontiguousarray(np.asarray(a, np.float32)).tobytes()
+
+    per_video = {}
+    for r in recs:
+        pooled = np.asarray(store.get(keys["f1_video"], r.video_id)["pooled"])
+        seq = np.asarray(store.get(keys["skeleton"], r.video_id)["sequence"])
+        raw = store.get(keys["f2_raw"], r.video_id)
+        per_video[r.video_id] = {fp(pooled), fp(seq),
+                                 fp({t: raw[t] for t in ("traj", "hog", "hof", "mbhx", "mbhy")})}
+    folds = P.load_fold_features(cache, "cad120")
+    for k, fold in enumerate(folds):
+        test_fps = set().union(*(per_video[v] for v in fold.video_ids[fold.test_idx]))
+        train_fps = set().union(*(per_video[v] for v in fold.video_ids[fold.train_idx]))
+        calls = seen[3 * k: 3 * k + 3]  # per fold: F1, F2, F3 in that order
+        assert [c[0] for c in calls] == ["BodyPartSelector", "FisherVectorEncoder", "SkeletonLSTM"]
+        for name, X, args in calls:
+            rows = list(X)
+            if len(args) > 1 and args[1] is not None:  # validation rows
+                rows += list(args[1])
+            assert rows
+            for row in rows:
+                assert fp(row) not in test_fps, f"{name}.fit received a test video of {fold.fold}"
+                assert fp(row) in train_fps
