@@ -1,0 +1,543 @@
+"""Frame descriptors of body-part crops with a 2D CNN (F1, thesis Eq. 3.1).
+
+``z_it = f_CNN(crop(I_t, patch_i))``: torchvision ResNets cut before their
+classifier (the 2048-d global-average-pooled features of ResNet-152 and
+ResNet-50, 512-d for ResNet-18), ImageNet preprocessing (RGB, [0, 1], mean
+``(0.485, 0.456, 0.406)``, std ``(0.229, 0.224, 0.225)``), crops resized to
+``input_size`` x ``input_size`` (aspect ratio not kept).
+
+Weights (``weights=``):
+
+* ``"imagenet"`` -- torchvision's ImageNet checkpoint (``IMAGENET1K_V1``, the
+  classic weights, e.g. ``resnet152-394f9c45.pth``) read from
+  ``torch.hub.get_dir()/checkpoints/``.  Nothing is downloaded unless
+  ``allow_download=True``; otherwise a missing file raises
+  :class:`WeightsNotFoundError` naming the file and the alternatives.
+* a path -- a state dict (``torch.load(..., weights_only=True)``; a
+  ``{"state_dict": ...}`` wrapper and DataParallel ``module.`` prefixes are
+  accepted; the classifier ``fc.*`` may be absent).  Anything else raises
+  :class:`WeightsError`.
+* ``"random"`` -- explicit, seeded random initialisation (tests, demos).
+
+torch/torchvision are imported inside functions: this module may be imported
+to build cache keys or error messages without paying for them.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterator, Optional, Sequence, Tuple
+
+import numpy as np
+
+from data.errors import AdlError, DataFormatError
+from data.video import FrameSource
+
+from .body_parts import N_PARTS, crop_pixels
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """What a backbone is: its torchvision builder, output size and the
+    ImageNet checkpoint torchvision expects (``IMAGENET1K_V1``)."""
+
+    name: str
+    feature_dim: int
+    checkpoint: str                # file name in torch.hub.get_dir()/checkpoints
+    layer: str = "avgpool"         # the layer whose output is the descriptor
+    mean: Tuple[float, float, float] = IMAGENET_MEAN
+    std: Tuple[float, float, float] = IMAGENET_STD
+
+
+BACKBONES: Dict[str, BackboneSpec] = {
+    "resnet152": BackboneSpec("resnet152", 2048, "resnet152-394f9c45.pth"),
+    "resnet50": BackboneSpec("resnet50", 2048, "resnet50-0676ba61.pth"),
+    "resnet18": BackboneSpec("resnet18", 512, "resnet18-f37072fd.pth"),
+}
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+class WeightsError(AdlError, ValueError):
+    """A weights file that cannot be used for the requested backbone."""
+
+
+class WeightsNotFoundError(AdlError, FileNotFoundError):
+    """The requested weights are not on this machine."""
+
+
+def get_backbone_spec(name: str) -> BackboneSpec:
+    try:
+        return BACKBONES[name]
+    except KeyError:
+        raise ValueError(f"unknown backbone {name!r}; expected one of "
+                         f"{', '.join(sorted(BACKBONES))}") from None
+
+
+def hub_checkpoint_path(name: str) -> Path:
+    """Where torchvision keeps (and looks for) the ImageNet checkpoint of ``name``."""
+    import torch
+    return Path(torch.hub.get_dir()) / "checkpoints" / get_backbone_spec(name).checkpoint
+
+
+def describe_weights(name: str, weights: str) -> str:
+    """A stable identity of (backbone, weights) for cache keys.
+
+    ``imagenet:<checkpoint file>``, ``file:<sha256 prefix of the file>`` or
+    ``random`` (the seed is a separate config field).
+    """
+    spec = get_backbone_spec(name)
+    if weights == "imagenet":
+        return f"imagenet:{spec.checkpoint}"
+    if weights == "random":
+        return "random"
+    path = Path(weights)
+    if not path.is_file():
+        raise WeightsNotFoundError(f"weights file {path} not found (expected a {name} state dict, "
+                                   f"'imagenet' or 'random')")
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return f"file:{digest.hexdigest()[:16]}"
+
+
+def _extract_state_dict(obj, path: Path) -> dict:
+    import torch
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not obj or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
+        raise WeightsError(f"{path}: expected a state dict (a mapping of parameter names to "
+                           f"tensors), found {type(obj).__name__}")
+    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in obj.items()}
+
+
+def _load_state_dict_file(model, name: str, path: Path) -> None:
+    import pickle
+    import torch
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError,
+            AttributeError, ImportError, IndexError, KeyError, TypeError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise WeightsError(f"{path}: expected a PyTorch state dict of {name} readable with "
+                           f"torch.load(weights_only=True), found an unreadable or foreign file "
+                           f"({reason[:160]}); save weights with torch.save(model.state_dict(), PATH)") from None
+    state = _extract_state_dict(obj, path)
+    own = model.state_dict()
+    # The classifier is dropped anyway: a feature-extractor checkpoint without
+    # (or with another) fc is fine.
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    missing = [k for k in own if not k.startswith("fc.") and k not in state]
+    unexpected = [k for k in state if k not in own]
+    if missing or unexpected:
+        raise WeightsError(f"{path}: not a {name} state dict: {len(missing)} parameters missing "
+                           f"(e.g. {missing[:2]}), {len(unexpected)} unexpected "
+                           f"(e.g. {unexpected[:2]})")
+    for key, value in state.items():
+        if tuple(value.shape) != tuple(own[key].shape):
+            raise WeightsError(f"{path}: not a {name} state dict: {key} has shape "
+                               f"{tuple(value.shape)}, {name} expects {tuple(own[key].shape)}")
+    model.load_state_dict(state, strict=False)
+
+
+def build_backbone(name: str = "resnet152", weights: str = "imagenet", *,
+                   allow_download: bool = False, seed: int = 0):
+    """A torchvision ResNet returning its pooled features, in eval mode.
+
+    Parameters
+    ----------
+    name : {"resnet152", "resnet50", "resnet18"}
+    weights : str
+        ``"imagenet"``, ``"random"`` or the path of a state dict (see the
+        module docstring).
+    allow_download : bool
+        Let torchvision download the ImageNet checkpoint when it is missing.
+    seed : int
+        Seed of the random initialisation (``weights="random"``).
+
+    Returns
+    -------
+    torch.nn.Module
+        ``model(x (N, 3, S, S)) -> (N, feature_dim)``; ``model.fc`` is
+        ``Identity``.
+
+    Raises
+    ------
+    WeightsNotFoundError
+        ImageNet weights not in the hub cache (and no download allowed), or a
+        weights path that does not exist.
+    WeightsError
+        A weights file that is not a state dict of this backbone.
+    """
+    import torch
+    import torchvision
+
+    spec = get_backbone_spec(name)
+    if not isinstance(weights, (str, os.PathLike)):
+        raise TypeError(f"expected weights as 'imagenet', 'random' or a path, got {type(weights).__name__}")
+    weights = os.fspath(weights)
+    builder = getattr(torchvision.models, name)
+    if weights == "random":
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = builder(weights=None)
+    elif weights == "imagenet":
+        path = hub_checkpoint_path(name)
+        if path.is_file():
+            model = builder(weights=None)
+            _load_state_dict_file(model, name, path)
+        elif allow_download:
+            enum = torchvision.models.get_model_weights(name).IMAGENET1K_V1
+            model = builder(weights=enum)
+        else:
+            raise WeightsNotFoundError(
+                f"ImageNet weights for {name} not found: put torchvision's {spec.checkpoint} at "
+                f"{path}, or pass --weights PATH (a {name} state dict), or --weights random "
+                f"(tests and demos only)")
+    else:
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise WeightsNotFoundError(f"weights file {path} not found: expected a {name} state "
+                                       f"dict, or --weights imagenet / --weights random")
+        model = builder(weights=None)
+        _load_state_dict_file(model, name, path)
+    model.fc = torch.nn.Identity()
+    return model.eval()
+
+
+def cpu_supports_bf16() -> bool:
+    """True when the CPU has native bfloat16 arithmetic (AVX-512 BF16 or AMX).
+
+    Without it, oneDNN emulates bf16 and ResNet inference gets 10-30x *slower*
+    than float32 (measured on an AVX2-only EPYC), so ``precision="auto"``
+    keeps float32 there.
+    """
+    try:
+        import torch
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except Exception:  # private API: fall back to the kernel's CPU flags
+        try:
+            flags = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+        return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str, device: str = "cpu") -> str:
+    """``"auto"`` -> ``"bfloat16"`` where the hardware runs it natively, else ``"float32"``."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    if str(device).startswith("cuda"):
+        import torch
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
+    return "bfloat16" if cpu_supports_bf16() else "float32"
+
+
+@dataclass
+class FrameDescriptors:
+    """Frame-level descriptors of one video.
+
+    Attributes
+    ----------
+    features : ndarray, shape (T', 5, d), float32
+        ``z_it`` per processed frame and part (order of
+        :data:`features.body_parts.PART_NAMES`).
+    frame_indices : ndarray, shape (T',), int64
+        0-based RGB frame index of each row.
+    """
+
+    features: np.ndarray
+    frame_indices: np.ndarray
+
+
+class FrameDescriptorExtractor:
+    """Batched CNN descriptors of the five body-part crops of every frame.
+
+    A producer thread decodes frames, crops the five boxes and resizes them
+    (OpenCV, which releases the GIL) into uint8 NHWC batches while the main
+    thread runs the network on the previous batch.  An NHWC buffer permuted
+    to NCHW *is* a channels-last tensor, so the batch reaches the network
+    without a copy.
+
+    Parameters
+    ----------
+    backbone : {"resnet152", "resnet50", "resnet18"}
+    weights : str
+        ``"imagenet"``, ``"random"`` or a state-dict path (see module doc).
+    input_size : int
+        Side of the square network input (224; 112 for speed).
+    batch_size : int
+        Crops per forward pass (5 crops per frame; batches span frames).
+    precision : {"auto", "float32", "bfloat16"}
+        ``"bfloat16"`` runs under autocast; ``"auto"`` uses it only where the
+        hardware supports it (:func:`resolve_precision`).
+    channels_last : bool
+        Run the network in channels-last memory format.
+    frame_stride : int
+        Keep every ``frame_stride``-th skeleton-aligned frame.
+    num_threads : int, optional
+        torch intra-op threads during extraction (restored afterwards);
+        default: every core (the producer is light next to the network).
+    prefetch : int
+        Batches the producer may prepare ahead.
+    device : str
+        ``"cpu"`` or a CUDA device.
+    allow_download, seed
+        Passed to :func:`build_backbone`.
+    model : torch.nn.Module, optional
+        A ready backbone (skips :func:`build_backbone`); must return
+        ``(N, feature_dim)``.
+    """
+
+    def __init__(self, backbone: str = "resnet152", weights: str = "imagenet", *,
+                 input_size: int = 224, batch_size: int = 16, precision: str = "auto",
+                 channels_last: bool = True, frame_stride: int = 1,
+                 num_threads: Optional[int] = None, prefetch: int = 2, device: str = "cpu",
+                 allow_download: bool = False, seed: int = 0, model=None):
+        self.spec = get_backbone_spec(backbone)
+        for pname, value, low in (("input_size", input_size, 32), ("batch_size", batch_size, 1),
+                                  ("frame_stride", frame_stride, 1), ("prefetch", prefetch, 1)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+                raise ValueError(f"expected {pname} to be an integer >= {low}, got {value!r}")
+        if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
+            raise ValueError(f"expected num_threads >= 1 or None, got {num_threads!r}")
+        self.input_size = int(input_size)
+        self.batch_size = int(batch_size)
+        self.frame_stride = int(frame_stride)
+        self.prefetch = int(prefetch)
+        self.num_threads = num_threads
+        self.device = str(device)
+        self.precision = resolve_precision(precision, self.device)
+        self.channels_last = bool(channels_last)
+
+        import torch
+        if model is None:
+            model = build_backbone(backbone, weights, allow_download=allow_download, seed=seed)
+        model = model.eval().to(self.device)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self._mean = torch.tensor(self.spec.mean, device=self.device).view(1, 3, 1, 1) * 255.0
+        self._inv_std = 1.0 / (torch.tensor(self.spec.std, device=self.device).view(1, 3, 1, 1) * 255.0)
+
+    @classmethod
+    def from_config(cls, config, *, allow_download: bool = False, device: str = "cpu",
+                    num_threads: Optional[int] = None) -> "FrameDescriptorExtractor":
+        """The extractor an :class:`features.f1.F1Config` describes."""
+        return cls(config.backbone, config.weights, input_size=config.input_size,
+                   batch_size=config.batch_size, precision=config.precision,
+                   channels_last=config.channels_last, frame_stride=config.frame_stride,
+                   num_threads=num_threads, device=device, allow_download=allow_download,
+                   seed=config.seed)
+
+    @property
+    def feature_dim(self) -> int:
+        return self.spec.feature_dim
+
+    # -- network side ---------------------------------------------------------
+    def forward_crops(self, crops: np.ndarray) -> np.ndarray:
+        """Descriptors of ready crops.
+
+        Parameters
+        ----------
+        crops : ndarray, shape (N, S, S, 3), uint8, **RGB**
+
+        Returns
+        -------
+        ndarray, shape (N, d), float32
+        """
+        import torch
+        if crops.ndim != 4 or crops.shape[-1] != 3 or crops.dtype != np.uint8:
+            raise ValueError(f"expected uint8 RGB crops of shape (N, S, S, 3), got "
+                             f"{crops.dtype} {crops.shape}")
+        with torch.inference_mode():
+            x = torch.from_numpy(crops).to(self.device, non_blocking=True).permute(0, 3, 1, 2)
+            if not self.channels_last:
+                x = x.contiguous()
+            # (x/255 - mean)/std with the constants pre-scaled by 255
+            x = (x.float() - self._mean) * self._inv_std
+            with torch.autocast(device_type=torch.device(self.device).type, dtype=torch.bfloat16,
+                                enabled=self.precision == "bfloat16"):
+                out = self.model(x)
+            return out.float().cpu().numpy()
+
+    # -- data side --------------------------------------------------------------
+    def _crop_batches(self, frames: Iterator[tuple], box_of: Dict[int, np.ndarray],
+                      stop: threading.Event) -> Iterator[tuple]:
+        """Yield ``(crops (n, S, S, 3) uint8 RGB, frame indices of the frames
+        completed in this batch)``; crops run frame-major, part-minor."""
+        import cv2
+        size = self.input_size
+        buf = np.empty((self.batch_size, size, size, 3), dtype=np.uint8)
+        fill = 0
+        done = []
+        for idx, img in frames:
+            if stop.is_set():
+                return
+            for box in box_of[idx]:
+                x0, y0, x1, y1 = crop_pixels(box, img.shape)
+                crop = img[y0:y1, x0:x1]
+                interp = cv2.INTER_AREA if (x1 - x0 > size and y1 - y0 > size) else cv2.INTER_LINEAR
+                cv2.resize(crop, (size, size), dst=buf[fill], interpolation=interp)
+                cv2.cvtColor(buf[fill], cv2.COLOR_BGR2RGB, dst=buf[fill])
+                fill += 1
+                if fill == self.batch_size:
+                    yield buf, done
+                    buf = np.empty_like(buf)
+                    fill, done = 0, []
+            done.append(idx)
+        if fill:
+            yield buf[:fill], done
+
+    def extract(self, source: FrameSource, boxes: np.ndarray,
+                frame_ids: Optional[Sequence[int]] = None) -> FrameDescriptors:
+        """Descriptors of the five crops of every ``frame_stride``-th frame.
+
+        Parameters
+        ----------
+        source : FrameSource
+            The video or frame folder.
+        boxes : ndarray, shape (T, 5, 4)
+            From :func:`features.body_parts.part_boxes`.
+        frame_ids : sequence of int, shape (T,), optional
+            RGB frame index of each row of ``boxes`` (the skeleton's
+            ``frame_ids``); default ``0..T-1``.  Only these frames are
+            processed; rows past the end of the video are dropped.
+
+        Returns
+        -------
+        FrameDescriptors
+            ``features`` ``(T', 5, d)`` float32 and ``frame_indices`` ``(T',)``.
+
+        Raises
+        ------
+        DataFormatError
+            No requested frame could be decoded.
+        """
+        import torch
+        boxes = np.asarray(boxes, dtype=np.float32)
+        if boxes.ndim != 3 or boxes.shape[1:] != (N_PARTS, 4):
+            raise ValueError(f"expected boxes of shape (T, {N_PARTS}, 4), got {boxes.shape}")
+        frame_ids = (np.arange(len(boxes)) if frame_ids is None
+                     else np.asarray(frame_ids, dtype=np.int64).reshape(-1))
+        if len(frame_ids) != len(boxes):
+            raise ValueError(f"expected one frame id per box row ({len(boxes)}), got {len(frame_ids)}")
+        rows = np.arange(0, len(boxes), self.frame_stride)
+        box_of = {}
+        for r in rows:  # a duplicated frame id keeps its first row
+            box_of.setdefault(int(frame_ids[r]), boxes[r])
+        wanted = sorted(i for i in box_of if i >= 0)
+        if not wanted:
+            raise ValueError("no frame to process: every frame id is negative or boxes is empty")
+
+        stop = threading.Event()
+        q: "queue.Queue" = queue.Queue(maxsize=self.prefetch)
+        sentinel = object()
+
+        def put(item) -> bool:
+            # A plain blocking put: a polling producer would wake up (and
+            # preempt a torch worker) many times per forward pass.  On
+            # early exit the consumer drains the queue to unblock it.
+            if stop.is_set():
+                return False
+            q.put(item)
+            return not stop.is_set()
+
+        def produce():
+            frames = source.frames(indices=wanted)
+            try:
+                for batch in self._crop_batches(frames, box_of, stop):
+                    if not put(batch):
+                        return
+                put(sentinel)
+            except BaseException as err:  # re-raised in the consumer
+                put(err)
+            finally:
+                frames.close()  # releases the VideoCapture now, not at GC time
+
+        import cv2
+        prev_threads, prev_cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
+        torch.set_num_threads(self.num_threads or os.cpu_count() or 1)
+        cv2.setNumThreads(1)  # the producer's resizes need no pool of their own
+        producer = threading.Thread(target=produce, name="adl-f1-crops", daemon=True)
+        producer.start()
+        outputs, indices = [], []
+        try:
+            while True:
+                item = q.get()
+                if item is sentinel:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                crops, done = item
+                outputs.append(self.forward_crops(crops))
+                indices.extend(done)
+        finally:
+            stop.set()
+            while producer.is_alive():
+                try:
+                    while True:
+                        q.get_nowait()
+                except queue.Empty:
+                    pass
+                producer.join(timeout=0.05)
+            torch.set_num_threads(prev_threads)
+            cv2.setNumThreads(prev_cv2_threads)
+        feats = np.concatenate(outputs) if outputs else np.zeros((0, self.feature_dim), np.float32)
+        n_frames = len(feats) // N_PARTS
+        if n_frames == 0:
+            raise DataFormatError(source.path, f"frames {wanted[0]}..{wanted[-1]} (the skeleton's frames)",
+                                  "none of them in the video")
+        return FrameDescriptors(
+            features=np.ascontiguousarray(feats[: n_frames * N_PARTS].reshape(n_frames, N_PARTS, -1)),
+            frame_indices=np.asarray(indices[:n_frames], dtype=np.int64))
+
+
+def record_frame_descriptors(record, extractor: FrameDescriptorExtractor, *, margin: float = 0.15,
+                             hand_size: float = 0.5) -> FrameDescriptors:
+    """Frame descriptors of one :class:`data.record.VideoRecord` (F1, fold-independent).
+
+    2D joints come from the skeleton's screen coordinates or the record's
+    camera model (:func:`features.body_parts.joints_2d`); projected joints
+    are rescaled when the camera's nominal image size differs from the
+    decoded frames' size.  Boxes follow
+    :func:`features.body_parts.part_boxes`; the frames processed are the
+    skeleton's ``frame_ids`` (every ``frame_stride``-th).
+
+    Raises
+    ------
+    ValueError
+        The record has no RGB or no skeleton (body parts cannot be located).
+    """
+    from data.geometry import get_camera
+
+    from .body_parts import joints_2d, part_boxes
+
+    if not record.has_rgb:
+        raise ValueError(f"video {record.video_id!r}: F1 needs RGB frames, the record has none")
+    if not record.has_skeleton:
+        raise ValueError(f"video {record.video_id!r}: F1 crops body parts from the skeleton, "
+                         f"the record has none")
+    layout = record.joint_layout
+    if layout is None:
+        raise ValueError(f"video {record.video_id!r}: no joint layout to find hands and body")
+    source = FrameSource(record.rgb, record.rgb_glob)
+    skel = record.load_skeleton()
+    j2d = joints_2d(skel, record.camera)
+    width, height = source.frame_size()
+    if skel.screen is None and record.camera:
+        cam_w, cam_h = get_camera(record.camera).image_size
+        if (cam_w, cam_h) != (width, height):
+            j2d = j2d * np.array([width / cam_w, height / cam_h], dtype=np.float32)
+    boxes = part_boxes(j2d, layout, (width, height), margin=margin, hand_size=hand_size)
+    return extractor.extract(source, boxes, skel.frame_ids)
