@@ -136,9 +136,16 @@ class _Stages:
         f1, f2, f3 = cfg.f1, cfg.f2, cfg.f3
         self.skeleton = StageKey("skeleton", {"dataset": dataset, **f3.sequence_key()},
                                  PIPELINE_VERSION)
-        self.f1_video = StageKey("f1_video", {"dataset": dataset, "rgb_only": rgb_only,
-                                              **f1.pool_key(), "batch_size": f1.batch_size,
-                                              "channels_last": f1.channels_last}, PIPELINE_VERSION)
+        f1_cfg = {}
+        if "f1" in cfg.families:
+            from .cnn import describe_weights, resolve_precision
+            # the weights' identity (file hash) and the precision actually used
+            # ("auto" is bf16 on some CPUs and float32 on others) key the cache
+            f1_cfg = {**f1.pool_key(), "weights": describe_weights(f1.backbone, f1.weights),
+                      "precision": resolve_precision(f1.precision),
+                      "batch_size": f1.batch_size, "channels_last": f1.channels_last}
+        self.f1_video = StageKey("f1_video", {"dataset": dataset, "rgb_only": rgb_only, **f1_cfg},
+                                 PIPELINE_VERSION)
         f2d = asdict(f2)
         f2d.pop("dtype")
         self.f2_raw = StageKey("f2_raw", {"dataset": dataset, **f2d}, PIPELINE_VERSION)

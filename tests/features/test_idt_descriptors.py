@@ -1,0 +1,187 @@
+"""Tests of features.idt_descriptors: orientation binning, integral histograms, tube cells."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from features import idt_descriptors as D
+
+
+def texture(h=96, w=128, seed=0):
+    rng = np.random.default_rng(seed)
+    return cv2.GaussianBlur((rng.random((h, w)) * 255).astype(np.uint8), (0, 0), 1.5)
+
+
+def uniform_flow(h, w, dx, dy):
+    f = np.empty((h, w, 2), np.float32)
+    f[..., 0], f[..., 1] = dx, dy
+    return f
+
+
+def test_descriptor_dims_are_the_references():
+    dims = D.descriptor_dims()
+    assert dims == {"traj": 30, "hog": 96, "hof": 108, "mbhx": 96, "mbhy": 96}
+    assert sum(dims.values()) == 426
+    assert "hog" not in D.descriptor_dims(hog=False)
+    assert D.histogram_types(False) == ("hof", "mbhx", "mbhy")
+
+
+# --------------------------------------------------------------------------- per pixel
+def test_orientation_bins_split_the_magnitude_between_the_two_nearest_bins():
+    dx = np.array([1.0, 0.0, np.cos(np.radians(22.5)), np.cos(np.radians(337.5)), -2.0])
+    dy = np.array([0.0, 1.0, np.sin(np.radians(22.5)), np.sin(np.radians(337.5)), 0.0])
+    h = D.orientation_bins(dx, dy)
+    assert h.shape == (5, 8)
+    np.testing.assert_allclose(h[0], np.eye(8)[0], atol=1e-3)            # 0 deg -> bin 0
+    np.testing.assert_allclose(h[1], np.eye(8)[2], atol=1e-3)            # 90 deg (y down) -> bin 2
+    np.testing.assert_allclose(h[2, :2], [0.5, 0.5], atol=2e-3)          # half way 0/1
+    np.testing.assert_allclose(h[3, [7, 0]], [0.5, 0.5], atol=2e-3)      # wraps 7/0
+    np.testing.assert_allclose(h[4], 2 * np.eye(8)[4], atol=5e-3)        # 180 deg, magnitude 2
+    np.testing.assert_allclose(h.sum(1), [1, 1, 1, 1, 2], rtol=1e-5)
+
+
+def test_orientation_bins_no_motion_bin():
+    h = D.orientation_bins(np.array([0.3, 0.0, 3.0]), np.array([0.0, -0.2, 0.0]), min_flow=0.4)
+    assert h.shape == (3, 9)
+    np.testing.assert_allclose(h[:2], [np.eye(9)[8]] * 2)
+    np.testing.assert_allclose(h[2], 3 * np.eye(9)[0], atol=1e-3)
+    with pytest.raises(ValueError, match="dx and dy of the same shape"):
+        D.orientation_bins(np.zeros(3), np.zeros(4))
+
+
+# --------------------------------------------------------------------------- integral
+def reference_histograms(grey, flow, min_flow=0.4):
+    """Per-pixel histograms (H, W, 33) built from orientation_bins, the slow way."""
+    gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=1)
+    gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=1)
+    fx, fy = np.ascontiguousarray(flow[..., 0]), np.ascontiguousarray(flow[..., 1])
+    parts = [D.orientation_bins(gx, gy), D.orientation_bins(fx, fy, min_flow=min_flow)]
+    for comp in (fx, fy):
+        parts.append(D.orientation_bins(cv2.Sobel(comp, cv2.CV_32F, 1, 0, ksize=1),
+                                        cv2.Sobel(comp, cv2.CV_32F, 0, 1, ksize=1)))
+    return np.concatenate(parts, axis=-1)
+
+
+def smooth_flow(h, w, seed=1):
+    rng = np.random.default_rng(seed)
+    f = cv2.GaussianBlur(rng.normal(0, 2, (h, w, 2)).astype(np.float32), (0, 0), 3)
+    f[: h // 3] *= 0.1                       # a slow band for the "no motion" bin
+    return f
+
+
+def test_frame_integral_matches_per_pixel_histograms():
+    grey = texture()
+    flow = smooth_flow(*grey.shape)
+    block = D.frame_integral(grey, flow)
+    ref = reference_histograms(grey, flow)
+    assert block.integral.shape == (33, 97, 129)
+    assert block.types == ("hog", "hof", "mbhx", "mbhy")
+    assert block.slices["hof"] == slice(8, 17)
+    # sum over [10, 40) x [20, 60), from the four corners of every channel
+    I = block.integral.astype(np.float64)
+    box = I[:, 40, 60] - I[:, 10, 60] - I[:, 40, 20] + I[:, 10, 20]
+    np.testing.assert_allclose(box, ref[10:40, 20:60].sum((0, 1)), rtol=1e-4, atol=1e-2)
+    # the "no motion" channel counts the slow pixels
+    assert I[16, -1, -1] == pytest.approx((np.hypot(flow[..., 0], flow[..., 1]) <= 0.4).sum())
+
+
+def test_frame_integral_without_hog_and_input_errors():
+    flow = smooth_flow(40, 50)
+    assert D.frame_integral(None, flow, hog=False).integral.shape == (25, 41, 51)
+    with pytest.raises(ValueError, match=r"flow of shape \(H, W, 2\)"):
+        D.frame_integral(None, flow[..., 0], hog=False)
+    with pytest.raises(ValueError, match="grey frame of shape"):
+        D.frame_integral(np.zeros((10, 10), np.uint8), flow)
+
+
+# --------------------------------------------------------------------------- per point
+def test_tube_anchors_centre_and_clamp_the_patch():
+    x0, y0 = D.tube_anchors(np.array([[50.4, 40.6], [3.0, 2.0], [127.0, 95.0]]), 128, 96)
+    np.testing.assert_array_equal(x0, [34, 0, 96])
+    np.testing.assert_array_equal(y0, [25, 0, 64])
+
+
+def brute_descriptor(ref, point, width, height, sl, eps=0.05):
+    """IDT GetDesc on a per-pixel histogram, by hand (x cells outer, y cells inner)."""
+    x0, y0 = (int(v[0]) for v in D.tube_anchors(np.array([point]), width, height))
+    vec = []
+    for cx in range(2):
+        for cy in range(2):
+            cell = ref[y0 + 16 * cy: y0 + 16 * cy + 16, x0 + 16 * cx: x0 + 16 * cx + 16, sl]
+            vec.extend(np.maximum(cell.sum((0, 1)), 0) + eps)
+    vec = np.array(vec)
+    return np.sqrt(vec / vec.sum())
+
+
+def test_tube_descriptors_equal_the_reference_computation():
+    grey = texture(seed=3)
+    flow = smooth_flow(*grey.shape, seed=4)
+    ref = reference_histograms(grey, flow)
+    pts = np.array([[40.3, 30.7], [5.0, 90.0], [120.0, 10.2], [64.0, 48.0]], np.float32)
+    desc = D.tube_descriptors(D.frame_integral(grey, flow), pts)
+    assert {k: v.shape for k, v in desc.items()} == {
+        "hog": (4, 32), "hof": (4, 36), "mbhx": (4, 32), "mbhy": (4, 32)}
+    slices = D.type_channels(D.histogram_types(True))
+    for t, v in desc.items():
+        for i, p in enumerate(pts):
+            np.testing.assert_allclose(v[i], brute_descriptor(ref, p, 128, 96, slices[t]),
+                                       rtol=2e-3, atol=2e-4)
+        np.testing.assert_allclose((v ** 2).sum(1), 1.0, rtol=1e-5)   # sqrt of an L1-normalised vector
+
+
+def test_tube_cells_fast_path_equals_the_two_step_path():
+    grey = texture(seed=5)
+    flow = smooth_flow(*grey.shape, seed=6)
+    pts = np.random.default_rng(0).random((50, 2)).astype(np.float32) * [128, 96]
+    cells, slices = D.tube_cells(grey, flow, pts)
+    assert cells.shape == (33, 2, 2, 50)
+    desc = D.tube_descriptors(D.frame_integral(grey, flow), pts)
+    for t, v in desc.items():
+        np.testing.assert_allclose(D.cells_to_descriptor(cells, slices[t]), v, rtol=1e-5, atol=1e-6)
+    empty, _ = D.tube_cells(grey, flow, np.zeros((0, 2), np.float32))
+    assert empty.shape == (33, 2, 2, 0)
+    with pytest.raises(ValueError, match="multiple of n_cells"):
+        D.tube_cells(grey, flow, pts, patch=31)
+
+
+def test_tube_cells_chunk_large_point_sets(monkeypatch):
+    grey = texture(seed=7)
+    flow = smooth_flow(*grey.shape, seed=8)
+    pts = np.random.default_rng(1).random((23, 2)).astype(np.float32) * [128, 96]
+    whole, _ = D.tube_cells(grey, flow, pts)
+    monkeypatch.setattr(D, "_MAX_MAP", 5)             # remap is limited to 32767 px a side
+    chunked, _ = D.tube_cells(grey, flow, pts)
+    np.testing.assert_array_equal(chunked, whole)
+
+
+@pytest.mark.parametrize("dx, dy, peak", [(3.0, 0.0, 0), (0.0, -3.0, 6), (-2.0, 2.0, 3),
+                                          (0.1, 0.1, 8)])
+def test_hof_of_a_uniform_translation_peaks_in_its_direction_bin(dx, dy, peak):
+    grey = texture()
+    flow = uniform_flow(96, 128, dx, dy)
+    desc = D.tube_descriptors(D.frame_integral(grey, flow), np.array([[64.0, 48.0], [20, 20]]))
+    hof = desc["hof"].reshape(2, 4, 9)          # (point, cell, bin)
+    assert (hof.argmax(-1) == peak).all()
+    # motion boundaries of a uniform flow are zero: MBH is flat (epsilon only)
+    np.testing.assert_allclose(desc["mbhx"], np.sqrt(1 / 32), rtol=1e-4)
+
+
+def test_cells_to_descriptor_orders_x_cells_before_y_cells():
+    cells = np.zeros((2, 2, 2, 1), np.float32)        # (channel, y, x, point)
+    cells[0, 0, 1, 0] = 1.0                            # y cell 0, x cell 1, channel 0
+    out = D.cells_to_descriptor(cells, slice(0, 2))
+    # order: (x0 y0), (x0 y1), (x1 y0), (x1 y1), two bins each
+    np.testing.assert_array_equal(out[0], [0, 0, 0, 0, 1, 0, 0, 0])
+    pooled = np.zeros((3, 2, 2, 2, 1), np.float32)     # with a temporal axis first
+    pooled[2, 1, 1, 0, 0] = 5
+    assert D.cells_to_descriptor(pooled, slice(0, 2))[0].tolist().index(5) == 2 * 8 + 0 * 4 + 1 * 2 + 1
+
+
+def test_pool_temporal_averages_cells_of_five_frames():
+    fd = np.arange(15, dtype=np.float32).reshape(1, 15, 1).repeat(2, axis=2)
+    np.testing.assert_allclose(D.pool_temporal(fd), [[2, 2, 7, 7, 12, 12]])
+    with pytest.raises(ValueError, match=r"shape \(N, L, d\)"):
+        D.pool_temporal(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="trajectory length >= n_t_cells"):
+        D.pool_temporal(np.zeros((1, 2, 4)))
