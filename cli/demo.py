@@ -8,7 +8,7 @@ Sizing (documented choices, printed by the command):
 * F1: ResNet-18 at 112x112 crops with ImageNet weights when the torchvision
   checkpoint is in the torch cache, otherwise ``--weights random`` (random
   features: F1 is then much weaker than with ImageNet weights);
-* F2: 4 spatial scales, Fisher vectors with K = 64 Gaussians fitted on 50 000
+* F2: 4 spatial scales, Fisher vectors with K = 32 Gaussians fitted on 20 000
   sampled descriptors;
 * F3: the thesis's 3-layer LSTM (64 units for CAD-120);
 * fusion: ``adl fuse --alpha-search`` with the thesis's epsilon for CAD-120.
@@ -59,7 +59,7 @@ def run_demo(out, *, seed: int = 0, log: Callable[[str], None] = print) -> dict:
         f1=F1Config(backbone="resnet18", weights=weights, input_size=112, seed=seed),
         f2=F2Config(max_scales=4),
         f3=F3Config.for_dataset("cad120", seed=seed),
-        fisher=FisherConfig(n_components=64, n_samples=50_000),
+        fisher=FisherConfig(n_components=32, n_samples=20_000),
         seed=seed)
     fs = run_features("cad120", data_root, cache, cfg, jobs=2, log=log)
     log(f"[{time.perf_counter() - t0:5.0f} s] features: {fs.computed}")

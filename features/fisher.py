@@ -235,8 +235,9 @@ class FisherVectorEncoder(TransformerMixin, BaseEstimator):
         if not (0.0 < float(self.pca_fraction) <= 1.0):
             raise ValueError(f"FisherVectorEncoder: expected 0 < pca_fraction <= 1, got "
                              f"{self.pca_fraction!r}")
-        if not isinstance(self.n_samples, (int, np.integer)) or self.n_samples < 1:
-            raise ValueError(f"FisherVectorEncoder: expected n_samples >= 1, got {self.n_samples!r}")
+        if not isinstance(self.n_samples, (int, np.integer)) or self.n_samples < self.n_components:
+            raise ValueError(f"FisherVectorEncoder: expected n_samples >= n_components = "
+                             f"{self.n_components}, got {self.n_samples!r}")
 
     def _types_of(self, first) -> Tuple[str, ...]:
         if self.descriptor_types is not None:

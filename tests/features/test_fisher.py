@@ -165,8 +165,9 @@ def test_encoder_accepts_plain_arrays_and_explicit_types():
 @pytest.mark.parametrize("kw, match", [
     ({"n_components": 0}, "n_components >= 1"),
     ({"pca_fraction": 0.0}, "0 < pca_fraction <= 1"),
-    ({"n_samples": 0}, "n_samples >= 1"),
-    ({"n_components": 1000}, "at least n_components = 1000 training descriptors, got 300"),
+    ({"n_samples": 3}, "n_samples >= n_components = 4, got 3"),
+    ({"n_components": 1000, "n_samples": 5000},
+     "at least n_components = 1000 training descriptors, got 300"),
 ])
 def test_encoder_fit_parameter_errors(kw, match):
     with pytest.raises(ValueError, match=match):
