@@ -474,8 +474,12 @@ def _fit_f2(store, stages, records, labels, split, cfg, rgb_only):
     enc = FisherVectorEncoder(n_components=cfg.fisher.n_components,
                               pca_fraction=cfg.fisher.pca_fraction,
                               n_samples=cfg.fisher.n_samples, seed=cfg.seed)
-    enc.fit([per_video[i] for i in train])
-    X = enc.transform(per_video, video_ids=[r.video_id for r in records])
+    from threadpoolctl import threadpool_limits
+    # multi-threaded BLAS is pathologically slow for these small PCA/GMM
+    # products on a busy 2-core machine; one thread is faster and deterministic
+    with threadpool_limits(1):
+        enc.fit([per_video[i] for i in train])
+        X = enc.transform(per_video, video_ids=[r.video_id for r in records])
     empty = [r.video_id for r, v in zip(records, per_video) if len(next(iter(v.values()))) == 0]
     return np.asarray(X, np.float32), {"types": types, "empty_videos": empty}, enc
 
