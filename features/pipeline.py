@@ -37,6 +37,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from data.atomic import atomic_write_bytes
 from data.errors import AdlError, StoreError
 from data.protocols import Fold, make_folds, validation_split
 from data.record import VideoRecord
@@ -182,31 +183,22 @@ def _needs(store: FeatureStore, key: StageKey, item: str, fingerprint: Optional[
 
 
 def _atomic_dump(obj, path: Path) -> None:
+    import io
     import joblib
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{os.urandom(4).hex()}")
-    try:
-        with open(tmp, "wb") as fh:
-            joblib.dump(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise StoreError(f"could not write {path}: {exc.strerror or exc}") from exc
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    buf = io.BytesIO()
+    joblib.dump(obj, buf)
+    _atomic_bytes(buf.getvalue(), path)
 
 
 def _atomic_text(text: str, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{os.urandom(4).hex()}")
+    _atomic_bytes(text.encode(), path)
+
+
+def _atomic_bytes(data: bytes, path: Path) -> None:
     try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        atomic_write_bytes(path, data)
     except OSError as exc:
         raise StoreError(f"could not write {path}: {exc.strerror or exc}") from exc
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _progress(iterable, desc: str, enabled: bool, total: Optional[int] = None):

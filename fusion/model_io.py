@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from data.atomic import atomic_write_bytes
 from typing import Dict, Optional, Tuple
 
 import numpy as np
@@ -87,18 +87,7 @@ def save_model(path, model: FusionModel) -> Path:
     payload = buf.getvalue()
     header = (f"{MAGIC} {FORMAT_VERSION} sha256={hashlib.sha256(payload).hexdigest()} "
               f"size={len(payload)}\n").encode("ascii")
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(header)
-            fh.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write_bytes(path, header + payload)
     return path
 
 

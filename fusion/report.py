@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
+
+from data.atomic import atomic_write_bytes
 from typing import Optional, Sequence
 
 import numpy as np
@@ -133,17 +133,7 @@ def write_json(path, obj) -> Path:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write_bytes(path, data, fsync=False)
 
 
 def _fmt(x, nd: int = 2) -> str:
