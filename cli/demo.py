@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional, Sequence
 
 DEMO_SUBJECTS = 4
 DEMO_VIDEOS_PER_CLASS = 2
@@ -35,7 +35,16 @@ def demo_weights() -> tuple:
                       f"F1 is weak without it)")
 
 
-def run_demo(out, *, seed: int = 0, log: Callable[[str], None] = print) -> dict:
+def run_demo(out, *, seed: int = 0, log: Callable[[str], None] = print,
+             subjects: int = DEMO_SUBJECTS, videos_per_class: int = DEMO_VIDEOS_PER_CLASS,
+             frames: int = DEMO_FRAMES, image_size=DEMO_IMAGE_SIZE,
+             classes: Optional[Sequence[str]] = None) -> dict:
+    """Generate the synthetic CAD-120 data, compute the features, fuse.
+
+    The size arguments default to the documented demo; smaller values give a
+    quick run (the determinism tests use them).  ``classes`` restricts the
+    synthetic classes (default: all ten).
+    """
     from data.synth import generate
     from features.f1 import F1Config
     from features.f2 import F2Config
@@ -47,13 +56,13 @@ def run_demo(out, *, seed: int = 0, log: Callable[[str], None] = print) -> dict:
     out = Path(out)
     data_root, cache, report_dir = out / "data" / "cad120", out / "cache", out
     weights, why = demo_weights()
-    log(f"adl demo (seed {seed}): synthetic CAD-120, {DEMO_SUBJECTS} subjects x 10 classes x "
-        f"{DEMO_VIDEOS_PER_CLASS} videos, {DEMO_FRAMES} frames at "
-        f"{DEMO_IMAGE_SIZE[0]}x{DEMO_IMAGE_SIZE[1]}")
+    n_classes = 10 if classes is None else len(classes)
+    log(f"adl demo (seed {seed}): synthetic CAD-120, {subjects} subjects x {n_classes} classes x "
+        f"{videos_per_class} videos, {frames} frames at {image_size[0]}x{image_size[1]}")
     log(f"F1 backbone: {why}, 112x112 crops")
-    summary = generate("cad120", data_root, seed=seed, subjects=DEMO_SUBJECTS,
-                       videos_per_class=DEMO_VIDEOS_PER_CLASS, frames=DEMO_FRAMES,
-                       image_size=DEMO_IMAGE_SIZE)
+    summary = generate("cad120", data_root, seed=seed, subjects=subjects,
+                       videos_per_class=videos_per_class, frames=frames,
+                       image_size=tuple(image_size), classes=classes)
     log(f"[{time.perf_counter() - t0:5.0f} s] wrote {summary['n_videos']} videos to {data_root}")
     cfg = FeaturesConfig(
         f1=F1Config(backbone="resnet18", weights=weights, input_size=112, seed=seed),

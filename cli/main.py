@@ -86,11 +86,17 @@ def _parse_size(text):
 @main.command()
 @click.option("--out", type=click.Path(file_okay=False), default="demo-output", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--subjects", type=click.IntRange(min=2), default=4, show_default=True)
+@click.option("--videos-per-class", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--frames", type=click.IntRange(min=8), default=32, show_default=True)
+@click.option("--image-size", default="320x240", show_default=True, help="WIDTHxHEIGHT.")
 @friendly_errors
-def demo(out, seed):
+def demo(out, seed, subjects, videos_per_class, frames, image_size):
     """The main job on built-in synthetic CAD-120 data (what `make demo` runs)."""
     from cli.demo import run_demo
-    report = run_demo(out, seed=seed, log=click.echo)
+    report = run_demo(out, seed=seed, log=click.echo, subjects=subjects,
+                      videos_per_class=videos_per_class, frames=frames,
+                      image_size=_parse_size(image_size))
     click.echo("")
     click.echo(format_table(report))
     click.echo(f"report: {Path(out) / 'report.json'} (and report.md, confusion_*.png)")
@@ -204,6 +210,9 @@ def convert_biisc(src, out):
               help="F3: sequences are resampled to at most this many steps.")
 @click.option("--augment/--no-augment", default=False, show_default=True,
               help="F3: skeleton augmentation during training.")
+@click.option("--mirror/--no-mirror", default=True, show_default=True,
+              help="F3: also train the LSTM on left-right mirrored skeletons (not in the thesis; "
+                   "--no-mirror is the thesis's plain training).")
 @click.option("--jobs", type=int, default=1, show_default=True, help="Parallel workers for F2.")
 @click.option("--scheduler", default=None, help="Dask scheduler address for per-video work.")
 @click.option("--media-root", type=click.Path(exists=True, file_okay=False), default=None,
@@ -212,7 +221,8 @@ def convert_biisc(src, out):
 @friendly_errors
 def features(dataset, root, cache, only, train_subjects, weights, backbone, input_size,
              frame_stride, trajectory_length, max_scales, no_hog, gmm_size, gmm_samples,
-             lstm_units, lstm_epochs, lstm_max_len, augment, jobs, scheduler, media_root, seed):
+             lstm_units, lstm_epochs, lstm_max_len, augment, mirror, jobs, scheduler, media_root,
+             seed):
     """Compute (or resume) F1, F2, F3 for every fold of DATASET."""
     from data.protocols import parse_subject_list
     from features.f1 import F1Config
@@ -222,7 +232,8 @@ def features(dataset, root, cache, only, train_subjects, weights, backbone, inpu
     root = root or _default_root(dataset)
     cache = cache or _default_cache()
     families = tuple(f.strip() for f in only.split(",") if f.strip())
-    f3_over = {"max_epochs": lstm_epochs, "max_len": lstm_max_len, "augment": augment, "seed": seed}
+    f3_over = {"max_epochs": lstm_epochs, "max_len": lstm_max_len, "augment": augment,
+               "mirror": mirror, "seed": seed}
     if lstm_units:
         f3_over["hidden"] = lstm_units
     cfg = FeaturesConfig(
@@ -256,17 +267,26 @@ def _parse_epsilon(text):
               help="Cache root written by adl features (default $ADL_CACHE or ./cache).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Report folder (default CACHE/<dataset>/report).")
-@click.option("--alpha-search", is_flag=True, help="Search alpha on validation (Eq. 3.6).")
+@click.option("--alpha-search", is_flag=True,
+              help="Search alpha on the held-out predictions of training (Eq. 3.6).")
 @click.option("--alpha", type=float, default=0.5, show_default=True,
               help="Fixed late-fusion weight when --alpha-search is not given.")
 @click.option("--features", "families", default="f1,f2,f3", show_default=True,
               help="Families to fuse (those computed by adl features).")
 @click.option("--epsilon", default=None, help="Action-pair threshold: a number, or auto "
               "(default: the thesis's value for the dataset).")
+@click.option("--selection", type=click.Choice(["inner-cv", "validation"]), default="inner-cv",
+              show_default=True,
+              help="How C, alpha and the pair memory are chosen: out-of-fold predictions of an "
+                   "inner cross-validation over the training subjects, or the 20%% validation "
+                   "split of the features stage.")
+@click.option("--inner-folds", type=click.IntRange(min=2), default=5, show_default=True,
+              help="Maximum number of inner folds (leave-one-training-subject-out up to it).")
 @click.option("--save-model", is_flag=True, help="Save one model per fold under OUT/models/.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @friendly_errors
-def fuse(dataset, cache, out, alpha_search, alpha, families, epsilon, save_model, seed):
+def fuse(dataset, cache, out, alpha_search, alpha, families, epsilon, selection, inner_folds,
+         save_model, seed):
     """Two-level fusion, action-pair memory and reports over every fold."""
     from features.pipeline import load_fold_features
     from fusion import run_fusion
@@ -276,7 +296,8 @@ def fuse(dataset, cache, out, alpha_search, alpha, families, epsilon, save_model
     folds = load_fold_features(cache, dataset, fams)
     report = run_fusion(folds, out, alpha_search=alpha_search, alpha=alpha,
                         families=[f for f in fams if folds[0].features.get(f) is not None],
-                        epsilon=_parse_epsilon(epsilon), seed=seed, save_model=save_model or None)
+                        epsilon=_parse_epsilon(epsilon), seed=seed, save_model=save_model or None,
+                        selection=selection.replace("-", "_"), inner_folds=inner_folds)
     click.echo(format_table(report))
     click.echo(f"report: {out / 'report.json'} and {out / 'report.md'} ({report['seconds']:.1f} s)")
 

@@ -74,6 +74,10 @@ _UTK_RUN = re.compile(r"s(\d+)_e(\d+)\Z")
 _UTK_SEGMENT = re.compile(r"(\w+)\s*:\s*(.*)\Z")
 
 
+#: Largest plausible |coordinate| of a UTKinect joint, in metres (the sensor sees ~4 m).
+UTK_MAX_COORD = 1e3
+
+
 def read_utkinect_joints(path) -> Tuple[np.ndarray, np.ndarray, int]:
     """Parse a UTKinect ``joints_sSS_eEE.txt`` file.
 
@@ -123,12 +127,19 @@ def read_utkinect_joints(path) -> Tuple[np.ndarray, np.ndarray, int]:
                     raise DataFormatError(path, "numbers", short_repr(tok), line=n) from None
         raise
     ids = data[:, 0]
-    bad = np.flatnonzero(~np.isfinite(ids) | (ids != np.round(ids)) | (ids < 0))
+    bad = np.flatnonzero(~np.isfinite(ids) | (ids != np.round(ids)) | (ids < 0) | (ids > 2 ** 53))
     if bad.size:
         raise DataFormatError(path, "a non-negative integer frame id first", short_repr(rows[bad[0]][0]),
                               line=lines[bad[0]])
+    # NaN marks a missing value; an infinity or a value float32 cannot hold is corrupt
+    coords = data[:, 1:]
+    bad = np.flatnonzero((np.isinf(coords) | (np.abs(coords) > UTK_MAX_COORD)).any(axis=1))
+    if bad.size:
+        col = int(np.flatnonzero(np.isinf(coords[bad[0]]) | (np.abs(coords[bad[0]]) > UTK_MAX_COORD))[0])
+        raise DataFormatError(path, f"joint coordinates in metres (|x| <= {UTK_MAX_COORD:g})",
+                              short_repr(rows[bad[0]][col + 1]), line=lines[bad[0]])
     uniq, first = np.unique(ids.astype(np.int64), return_index=True)
-    joints = data[first, 1:].reshape(-1, UTK_JOINTS, 3).astype(np.float32)
+    joints = coords[first].reshape(-1, UTK_JOINTS, 3).astype(np.float32)
     return uniq, joints, int(len(ids) - len(uniq))
 
 

@@ -62,6 +62,22 @@ class JointLayout:
     def index(self, name: str) -> int:
         return self.joints.index(name)
 
+    @property
+    def mirror_permutation(self) -> Tuple[int, ...]:
+        """Joint order of the left-right mirror image: joint ``i`` of the
+        mirrored skeleton is joint ``perm[i]`` of the original (every
+        ``*_left`` swaps with its ``*_right``; other joints stay)."""
+        perm = []
+        for name in self.joints:
+            if name.endswith("_left"):
+                twin = name[: -len("_left")] + "_right"
+            elif name.endswith("_right"):
+                twin = name[: -len("_right")] + "_left"
+            else:
+                twin = name
+            perm.append(self.joints.index(twin) if twin in self.joints else self.joints.index(name))
+        return tuple(perm)
+
     def point(self, skel: np.ndarray, ref: Ref) -> np.ndarray:
         """Position of a reference joint in ``skel`` of shape ``(..., J, D)``."""
         if isinstance(ref, tuple):

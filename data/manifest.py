@@ -50,6 +50,7 @@ manifest is read, so that reading a large manifest stays cheap.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import re
@@ -127,25 +128,38 @@ def read_manifest(root, *, media_root=None) -> List[VideoRecord]:
         raise DatasetLayoutError(f"{base}: media root is not a folder")
     base = base.resolve()
 
-    with open(csv_path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        header, header_line = None, 0
-        records: List[VideoRecord] = []
-        first_line: Dict[str, int] = {}
-        for row in reader:
-            line = reader.line_num
-            if not any(cell.strip() for cell in row):
-                continue  # blank line
-            if header is None:
-                header, header_line = _parse_header(csv_path, row, line), line
-                continue
-            if len(row) != len(header):
-                raise DataFormatError(csv_path, f"{len(header)} comma-separated fields (as the header)",
-                                      f"{len(row)} fields", line=line)
-            cells = {name: cell.strip() for name, cell in zip(header, row)}
-            rec = _parse_row(csv_path, base, cells, line, first_line)
-            first_line[rec.video_id] = line
-            records.append(rec)
+    raw = csv_path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise DataFormatError(csv_path, "UTF-8 text", f"the byte {raw[exc.start:exc.start + 1]!r} "
+                              f"at column {column} ({exc.reason})", line=line) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header, header_line = None, 0
+    records: List[VideoRecord] = []
+    first_line: Dict[str, int] = {}
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise DataFormatError(csv_path, "CSV text", str(exc), line=reader.line_num) from None
+        line = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue  # blank line
+        if header is None:
+            header, header_line = _parse_header(csv_path, row, line), line
+            continue
+        if len(row) != len(header):
+            raise DataFormatError(csv_path, f"{len(header)} comma-separated fields (as the header)",
+                                  f"{len(row)} fields", line=line)
+        cells = {name: cell.strip() for name, cell in zip(header, row)}
+        rec = _parse_row(csv_path, base, cells, line, first_line)
+        first_line[rec.video_id] = line
+        records.append(rec)
     if header is None:
         raise DataFormatError(csv_path, f"a header line {','.join(REQUIRED_COLUMNS)}", "an empty file")
     if not records:
@@ -243,10 +257,13 @@ def _parse_row(csv_path: Path, base: Path, c: Mapping[str, str], line: int,
 
 def _resolve_inside(csv_path: Path, base: Path, cell: str, line: int, column: str) -> Path:
     """``cell`` resolved (symlinks followed) against ``base``; must stay inside it."""
+    if "\0" in cell:
+        raise DataFormatError(csv_path, f"a {column} path", f"{short_repr(cell)} (a NUL character)",
+                              line=line)
     p = Path(cell)
     try:
         resolved = (p if p.is_absolute() else base / p).resolve()
-    except (OSError, RuntimeError) as exc:  # symlink loop
+    except (OSError, RuntimeError, ValueError) as exc:  # symlink loop, name too long...
         raise DataFormatError(csv_path, f"a resolvable {column} path", f"{short_repr(cell)} ({exc})",
                               line=line) from None
     if not resolved.is_relative_to(base):
@@ -301,8 +318,10 @@ def load_npy_skeleton(record: VideoRecord) -> SkeletonSequence:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except FileNotFoundError:
         raise DataFormatError(path, expected, "no such file") from None
-    except (ValueError, OSError, EOFError) as exc:
-        raise DataFormatError(path, expected, f"an unreadable .npy file ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 -- numpy's header parser raises ValueError,
+        # OverflowError, SyntaxError, tokenize errors...: all mean "not a valid .npy file"
+        raise DataFormatError(path, expected, f"an unreadable .npy file "
+                              f"({type(exc).__name__}: {exc})") from None
     if not isinstance(arr, np.ndarray):  # an .npz archive
         raise DataFormatError(path, expected, f"a {type(arr).__name__}, not a single .npy array")
     if arr.ndim != 3 or arr.shape[1:] != (n_joints, 3) or arr.shape[0] < 1:

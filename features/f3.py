@@ -41,6 +41,15 @@ Input scaling (``standardize=True``, default)
     accuracy goes from ~20 % without it to 40-67 % with it, same epochs).
     ``standardize=False`` feeds the normalised skeletons as they are.
 
+Left-right mirroring (``mirror=True``, default)
+    Not in the thesis: every training sequence is also presented mirrored
+    (X of the normalised body frame negated, ``*_left`` and ``*_right``
+    joints swapped, :attr:`data.layouts.JointLayout.mirror_permutation`), so
+    a left-handed subject's activity looks like a right-handed one's.  With
+    leave-one-subject-out a held-out left-handed subject is otherwise never
+    seen mirrored in training (CAD-120 has one).  It doubles the training
+    set, hence the LSTM's training time.  ``mirror=False`` is the thesis.
+
 Features (the F3 vector)
     The last layer's hidden states ``h_t`` over the valid steps, pooled into
     ``[mean_t h_t, max_t h_t, h_last]`` -- ``3 * hidden`` values.
@@ -93,6 +102,7 @@ class F3Config:
     clip_norm: float = 1.0
     standardize: bool = True
     per_frame: bool = True
+    mirror: bool = True
 
     def __post_init__(self):
         _validate_params(self.hidden, self.layers, self.dropout, self.lr, self.max_epochs,
@@ -108,10 +118,15 @@ class F3Config:
         """Fields that determine the fold-independent prepared sequences."""
         return {"per_frame": self.per_frame, "f3_version": F3_VERSION}
 
-    def estimator(self) -> "SkeletonLSTM":
+    def estimator(self, layout: Optional[JointLayout] = None) -> "SkeletonLSTM":
+        """The LSTM of this configuration; ``mirror=True`` needs the joint
+        ``layout`` of the sequences (their left/right joints)."""
         d = asdict(self)
         d.pop("per_frame")
-        return SkeletonLSTM(**d)
+        mirror = d.pop("mirror")
+        if mirror and layout is None:
+            raise ValueError("F3Config(mirror=True) needs the joint layout of the sequences")
+        return SkeletonLSTM(**d, mirror_joints=layout.mirror_permutation if mirror else None)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -196,6 +211,21 @@ def prepare_sequence(source: Union[VideoRecord, SkeletonSequence, np.ndarray],
     return _interpolate_missing(flat).astype(np.float32)
 
 
+def mirror_sequence(seq: np.ndarray, permutation: Sequence[int]) -> np.ndarray:
+    """Left-right mirror image of a prepared sequence (T, J*3) in the
+    normalised body frame: X negated, joints reordered by ``permutation``."""
+    perm = np.asarray(permutation, dtype=np.int64)
+    seq = np.asarray(seq)
+    if seq.ndim != 2 or seq.shape[1] != perm.size * 3:
+        raise ValueError(f"mirroring needs (T, {perm.size * 3}) sequences for a {perm.size}-joint "
+                         f"layout, got shape {seq.shape}")
+    if np.any(np.sort(perm) != np.arange(perm.size)):
+        raise ValueError("the mirror permutation must reorder the joints (each index once)")
+    xyz = seq.reshape(len(seq), perm.size, 3)[:, perm].copy()
+    xyz[..., 0] *= -1
+    return xyz.reshape(len(seq), -1).astype(seq.dtype, copy=False)
+
+
 def resample_indices(length: int, max_len: int) -> np.ndarray:
     """Frames kept from a ``length``-frame sequence: all of them when
     ``length <= max_len``, else ``max_len`` uniformly spaced (nearest frame)."""
@@ -253,6 +283,10 @@ class SkeletonLSTM(TransformerMixin, BaseEstimator):
         Gradient-norm clipping (1 in the thesis).
     standardize : bool
         Centre and scale the inputs with training statistics (module doc).
+    mirror_joints : tuple of int, optional
+        A joint permutation (:attr:`data.layouts.JointLayout.mirror_permutation`):
+        every training sequence is also used left-right mirrored (module doc).
+        None = no mirroring (the thesis).
     num_threads : int, optional
         torch threads while fitting/extracting (restored afterwards).  Default
         1: a recurrent step is too small to gain from intra-op threads (2
@@ -278,7 +312,8 @@ class SkeletonLSTM(TransformerMixin, BaseEstimator):
                  max_epochs: int = 60, patience: int = 10, batch_size: int = 16,
                  augment: bool = False, seed: int = 0, max_len: int = 100,
                  clip_norm: Optional[float] = 1.0, standardize: bool = True,
-                 num_threads: Optional[int] = None):
+                 num_threads: Optional[int] = None, mirror_joints: Optional[Tuple[int, ...]] = None):
+        self.mirror_joints = mirror_joints
         self.hidden = hidden
         self.layers = layers
         self.dropout = dropout
@@ -391,6 +426,9 @@ class SkeletonLSTM(TransformerMixin, BaseEstimator):
                              f"step, got {n_features}")
         self.classes_ = np.unique(np.asarray(y))
         y_idx = self._encode(y, "y", len(seqs))
+        if self.mirror_joints is not None:
+            seqs = seqs + [mirror_sequence(s, self.mirror_joints) for s in seqs]
+            y_idx = np.concatenate([y_idx, y_idx])
         if len(self.classes_) < 2:
             raise ValueError(f"expected at least 2 classes in y, got {len(self.classes_)}")
         have_val = val_sequences is not None
@@ -464,6 +502,28 @@ class SkeletonLSTM(TransformerMixin, BaseEstimator):
         finally:
             torch.set_num_threads(prev_threads)
         return self
+
+    # -- pickling: weights as numpy arrays ------------------------------------------
+    # torch's own pickling embeds storage keys derived from memory addresses, so
+    # the same model would give different bytes in every process; plain arrays
+    # make a saved fold model bit-identical between identical runs.
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        model = state.pop("model_", None)
+        if model is not None:
+            state["_model_weights"] = {k: v.detach().cpu().numpy().copy()
+                                       for k, v in model.state_dict().items()}
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        weights = state.pop("_model_weights", None)
+        super().__setstate__(state)
+        if weights is not None:
+            import torch
+            self.model_ = self._build(self.n_features_in_, len(self.classes_))
+            self.model_.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in weights.items()})
+            self.model_.eval()
 
     @staticmethod
     def _mean_proba(logits, mask):

@@ -479,7 +479,7 @@ def _fit_f2(store, stages, records, labels, split, cfg, rgb_only):
 def _fit_f3(store, stages, records, labels, split, cfg, rgb_only):
     seqs = [np.asarray(store.get(stages.skeleton, r.video_id)["sequence"]) for r in records]
     fit, val = split["fit_idx"], split["val_idx"]
-    est = cfg.f3.estimator()
+    est = cfg.f3.estimator(records[0].joint_layout if records else None)
     est.set_params(seed=cfg.seed)
     est.fit([seqs[i] for i in fit], labels[fit], [seqs[i] for i in val], labels[val])
     X = est.transform(seqs)

@@ -34,9 +34,7 @@ import json
 import math
 import os
 import re
-import secrets
 import shutil
-import socket
 import struct
 import time
 import zipfile
@@ -47,6 +45,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 
 import numpy as np
 
+from data.atomic import HOST_TAG, temp_path
 from data.errors import StoreError, UnsafePathError
 
 __all__ = ["StageKey", "FeatureStore", "compute_missing", "FORMAT"]
@@ -67,11 +66,7 @@ _PAD_EXTRA_ID = 0xADA1  # private zip extra field used to align stored members
 _ALIGN = 64  # numpy pads .npy headers to 64 bytes; we align the member start too
 
 
-def _host_tag() -> str:
-    return hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
-
-
-_HOST = _host_tag()
+_HOST = HOST_TAG
 
 
 # ---------------------------------------------------------------------------
@@ -361,8 +356,7 @@ def _read_entry(path: Path, mmap: bool, *, arrays: bool = True):
 # atomic file writing
 
 
-def _temp_path(final: Path) -> Path:
-    return final.with_name(f".{final.name}.tmp-{_HOST}-{os.getpid()}-{secrets.token_hex(4)}")
+_temp_path = temp_path
 
 
 def _discard(path: Optional[Path]) -> None:
@@ -766,7 +760,7 @@ class FeatureStore:
             stages = [e for e in os.scandir(self.path) if e.is_dir(follow_symlinks=False)]
         except OSError:
             return []
-        parents = []
+        parents = [self.path]  # the dataset folder: index.json's temp files
         for stage in stages:
             parents.append(Path(stage.path))
             try:

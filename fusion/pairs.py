@@ -1,11 +1,14 @@
 """Similar-action discrimination: the action-pair memory (thesis 3.3.3).
 
 Training: from the row-normalised confusion matrix ``C`` of the fused
-validation scores, every pair with ``C(i, j) + C(j, i) >= epsilon`` is
-remembered, in descending order of that score (Table 3.3).  For each pair a
-binary linear SVM is trained on the feature combination (F1, F2, F3 and
-their concatenations, among those available) with the best held-out
-accuracy on that pair.
+held-out scores of the training videos (out-of-fold predictions of the
+inner cross-validation, or the validation split; see :mod:`fusion.two_level`),
+every pair with ``C(i, j) + C(j, i) >= epsilon`` is remembered, in
+descending order of that score (Table 3.3).  For each pair a binary linear
+SVM is trained on the feature combination (F1, F2, F3 and their
+concatenations, among those available) with the best held-out accuracy on
+that pair (same held-out scheme, restricted to the pair's videos), then
+refitted on all the pair's training videos.
 
 Test: a video whose predicted label belongs to a remembered pair is
 re-decided by that pair's classifier; the memory is walked once, in order,
@@ -16,14 +19,14 @@ Epsilon:
 
 * a number: the threshold (the thesis sets it by hand, 0.1 for NTU-60 to
   0.4 for CAD-120; :data:`DEFAULT_EPSILON` holds the per-dataset defaults);
-* ``"auto"`` (beyond the thesis): chosen on training data only.  The fit rows
-  are split again (seeded, stratified 20 %); a two-level fusion fitted on the
-  inner-fit rows gives an inner confusion and candidate pairs; each candidate's
-  classifier (features chosen inner-fit -> inner-validation) is fitted on the
-  fit rows and applied, in score order, to the outer validation predictions.
-  The threshold keeping the prefix of pairs with the best validation accuracy
-  (ties: fewer pairs) is the midpoint between the last kept and the first
-  dropped score (``inf`` when no pair helps: the memory stays empty).
+* ``"auto"`` (beyond the thesis): chosen on training data only.  Every pair
+  with a non-zero held-out confusion is a candidate (best scores first, at
+  most 32); walking them in order, each candidate's classifier re-decides
+  the held-out fused predictions it covers with *its own* held-out
+  predictions (fitted without the video it re-decides).  The threshold
+  keeping the prefix of pairs with the best held-out accuracy (ties: fewer
+  pairs) is the midpoint between the last kept and the first dropped score
+  (``inf`` when no pair helps: the memory stays empty).
 """
 from __future__ import annotations
 
@@ -33,11 +36,11 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator
 
-from .two_level import (DEFAULT_C_GRID, FeatureBank, TwoLevelFusion, _c_preference,
+from .two_level import (DEFAULT_C_GRID, DEFAULT_INNER_FOLDS, FeatureBank, Splits, _c_preference,
                         _check_is_fitted, _check_refit, _check_y, _fit_svc, as_bank,
-                        combination_name, family_order, resolve_validation)
+                        combination_name, family_order, make_splits, search_C)
 
 #: Per-dataset epsilon defaults.  cad120 0.4 and ntu60 0.1 are the thesis's
 #: (3.4.2, Table 3.3); the others are ours: small datasets (a handful of
@@ -147,38 +150,78 @@ class PairEntry:
         return self.svc.predict(bank.kernel(self.features, self.bank))
 
 
-def learn_pair(bank: FeatureBank, y: np.ndarray, fit_pos: np.ndarray, val_pos: np.ndarray,
-               pair: Tuple[object, object], score: float, combinations, C_grid,
-               refit: str = "train", fit_final: bool = True) -> Optional[PairEntry]:
+def _local(splits: Splits, rows: np.ndarray) -> Splits:
+    """``splits`` restricted to ``rows`` and renumbered as positions in ``rows``."""
+    sub = splits.restrict(rows)
+    return Splits(sub.kind, tuple((np.searchsorted(rows, tr), np.searchsorted(rows, te))
+                                  for tr, te in sub.parts), sub.description)
+
+
+def learn_pair(bank: FeatureBank, y: np.ndarray, splits: Splits, pair: Tuple[object, object],
+               score: float, combinations, C_grid, refit: str = "train") -> Optional[PairEntry]:
     """Binary linear SVM for ``pair`` on its best feature combination.
 
-    Every (combination, C) is fitted on the pair's fit rows and scored on its
-    validation rows; best accuracy wins, ties go to the earlier combination
-    (singles before concatenations) then the ``C`` closest to 1.  Returns None
-    when a class of the pair has no fit row.
+    Every (combination, C) is scored by held-out accuracy over ``splits``
+    restricted to the pair's videos; best accuracy wins, ties go to the
+    earlier combination (singles before concatenations) then the ``C``
+    closest to 1.  The winner is refitted on all the pair's videos
+    (``refit="fit"``, validation split only: on its fit rows).  Returns None
+    when a class of the pair has no training video.
     """
-    pair_fit = fit_pos[np.isin(y[fit_pos], pair)]
-    pair_val = val_pos[np.isin(y[val_pos], pair)]
-    if np.unique(y[pair_fit]).size < 2:
+    rows = splits.all_pos
+    pair_rows = rows[np.isin(y[rows], pair)]
+    if refit == "fit":
+        fit_rows = splits.parts[0][0]
+        final = fit_rows[np.isin(y[fit_rows], pair)]
+    else:
+        final = pair_rows
+    if np.unique(y[final]).size < 2:
         return None
-    fit_bank, val_bank = bank.take(pair_fit), bank.take(pair_val)
+    local = _local(splits, pair_rows)
+    local = Splits(local.kind, tuple(p for p in local.parts
+                                     if np.unique(y[pair_rows][p[0]]).size == 2), local.description)
+    pair_bank = bank.take(pair_rows)
     best = None
     for rank, combo in enumerate(combinations):
-        K_fit = fit_bank.kernel(combo)
-        K_val = val_bank.kernel(combo, fit_bank) if pair_val.size else None
-        for C in C_grid:
-            svc = _fit_svc(K_fit, y[pair_fit], C)
-            acc = float(np.mean(svc.predict(K_val) == y[pair_val])) if pair_val.size else 0.0
-            key = (-acc, rank) + _c_preference(C)
-            if best is None or key < best[0]:
-                best = (key, combo, float(C), acc, svc)
-    _, combo, C, acc, svc = best
-    rows = pair_fit
-    if fit_final and refit == "train":
-        rows = np.sort(np.concatenate([pair_fit, pair_val]))
-        svc = _fit_svc(bank.take(rows).kernel(combo), y[rows], C)
+        if local.parts:
+            C, acc, _, _ = search_C(pair_bank.kernel(combo), y[pair_rows], local, C_grid)
+        else:  # no held-out video of the pair: nothing to score on
+            C, acc = min((float(c) for c in C_grid), key=_c_preference), 0.0
+        key = (-acc, rank) + _c_preference(C)
+        if best is None or key < best[0]:
+            best = (key, combo, float(C), acc)
+    _, combo, C, acc = best
+    final_bank = bank.take(final).restrict(combo)
+    svc = _fit_svc(final_bank.kernel(combo), y[final], C)
     return PairEntry(classes=tuple(pair), score=float(score), features=tuple(combo), C=C,
-                     val_accuracy=acc, svc=svc, bank=bank.take(rows).restrict(combo))
+                     val_accuracy=acc, svc=svc, bank=final_bank)
+
+
+def held_out_pair_predictions(bank: FeatureBank, y: np.ndarray, splits: Splits,
+                              entry: PairEntry) -> Tuple[np.ndarray, np.ndarray]:
+    """The pair classifier (its features and ``C``) refitted on each part's
+    training videos of the pair and applied to that part's held-out rows.
+
+    Returns
+    -------
+    pred : ndarray (len(splits.eval_pos),)
+        Held-out pair decisions, in ``splits.eval_pos`` order.
+    valid : ndarray of bool
+        False where the part's training rows lack a class of the pair.
+    """
+    eval_pos = splits.eval_pos
+    pred = np.array(y[eval_pos], copy=True)
+    valid = np.zeros(eval_pos.size, dtype=bool)
+    for tr, te in splits.parts:
+        tr_pair = tr[np.isin(y[tr], entry.classes)]
+        if np.unique(y[tr_pair]).size < 2:
+            continue
+        train_bank = bank.take(tr_pair)
+        svc = _fit_svc(train_bank.kernel(entry.features), y[tr_pair], entry.C)
+        at = np.searchsorted(eval_pos, te)
+        pred[at] = svc.predict(bank.take(te).kernel(entry.features, train_bank))
+        valid[at] = True
+    return pred, valid
 
 
 def apply_memory(entries: Sequence[PairEntry], bank: FeatureBank, y_pred: np.ndarray,
@@ -219,13 +262,13 @@ class ActionPairMemory(BaseEstimator):
         all their non-empty combinations are tried.
     C_grid : sequence of float
     refit : {"train", "fit"}
-        ``"train"``: a pair's SVM is refitted on the pair's fit + validation rows.
-    fusion : TwoLevelFusion, optional
-        Template of the inner fusion used by ``epsilon="auto"``.
+        ``"train"``: a pair's SVM is refitted on all the pair's training
+        videos; ``"fit"`` (validation split only): on its fit rows.
     fallback_epsilon : float
-        Used by ``"auto"`` when the inner split shows no confused pair.
-    validation_fraction, seed
-        Inner split of ``"auto"`` (and default validation split).
+        Used by ``"auto"`` when no pair is confused at all.
+    validation_fraction, seed, selection, inner_folds
+        The held-out scheme when ``fit`` gets no ``splits`` (as in
+        :class:`fusion.two_level.FamilySVM`).
 
     Attributes
     ----------
@@ -233,7 +276,7 @@ class ActionPairMemory(BaseEstimator):
         The threshold used (``inf``: empty memory chosen by "auto").
     epsilon_source_ : str
     confusion_ : ndarray (n_classes, n_classes)
-        Normalised validation confusion of the fused predictions.
+        Normalised held-out confusion of the fused predictions.
     entries_ : list of PairEntry
         Memory, descending score.
     skipped_ : list of (classes, score, reason)
@@ -241,15 +284,17 @@ class ActionPairMemory(BaseEstimator):
     """
 
     def __init__(self, epsilon=0.4, families=None, C_grid=DEFAULT_C_GRID, refit="train",
-                 fusion=None, fallback_epsilon=FALLBACK_EPSILON, validation_fraction=0.2, seed=0):
+                 fallback_epsilon=FALLBACK_EPSILON, validation_fraction=0.2, seed=0,
+                 selection="inner_cv", inner_folds=DEFAULT_INNER_FOLDS):
         self.epsilon = epsilon
         self.families = families
         self.C_grid = C_grid
         self.refit = refit
-        self.fusion = fusion
         self.fallback_epsilon = fallback_epsilon
         self.validation_fraction = validation_fraction
         self.seed = seed
+        self.selection = selection
+        self.inner_folds = inner_folds
 
     def _check_epsilon(self):
         if isinstance(self.epsilon, str):
@@ -262,28 +307,38 @@ class ActionPairMemory(BaseEstimator):
                              f"got {eps}")
         return eps
 
-    def fit(self, X, y, *, validation, val_pred) -> "ActionPairMemory":
+    def fit(self, X, y, *, val_pred, validation=None, groups=None, splits=None
+            ) -> "ActionPairMemory":
         """Learn the memory.
 
         Parameters
         ----------
         X : FeatureBank or mapping family -> ndarray (n, d)
-            Training videos (fit + validation rows).
+            Training videos of the fold.
         y : ndarray (n,)
-        validation : ndarray of int or bool mask
-            Validation rows among ``X``.
-        val_pred : ndarray (n_val,)
-            Fused predictions of the validation rows (in ``validation`` order,
-            sorted), from classifiers that did not see them.
+        val_pred : ndarray
+            Fused held-out predictions of ``splits.eval_pos`` (sorted
+            positions: every row with an inner cross-validation, the
+            validation rows otherwise), from classifiers that did not see them
+            (``TwoLevelFusion.val_pred_``).
+        validation, groups, splits
+            The held-out scheme (as in :meth:`fusion.two_level.TwoLevelFusion.fit`);
+            pass the fusion's ``splits_``.
         """
         eps = self._check_epsilon()
         _check_refit(self.refit)
         bank = as_bank(X)
         y = _check_y(y, len(bank))
-        fit_pos, val_pos = resolve_validation(y, validation, self.validation_fraction, self.seed)
+        if splits is None:
+            splits = make_splits(y, self.selection, validation=validation, groups=groups,
+                                 inner_folds=self.inner_folds, fraction=self.validation_fraction,
+                                 seed=self.seed)
+        if splits.kind == "inner_cv" and self.refit != "train":
+            raise ValueError("refit='fit' applies to selection='validation' only")
+        eval_pos = splits.eval_pos
         val_pred = np.asarray(val_pred)
-        if val_pred.shape != val_pos.shape:
-            raise ValueError(f"val_pred must have one label per validation row ({val_pos.size}), "
+        if val_pred.shape != eval_pos.shape:
+            raise ValueError(f"val_pred must have one label per held-out row ({eval_pos.size}), "
                              f"got shape {val_pred.shape}")
         families = bank.families if self.families is None else \
             [f for f in family_order(self.families) if f in bank.families]
@@ -293,10 +348,22 @@ class ActionPairMemory(BaseEstimator):
         self.families_ = tuple(families)
         self.combinations_ = feature_combinations(families)
         self.classes_ = np.unique(np.concatenate([y, val_pred]))
-        self.confusion_ = normalized_confusion(y[val_pos], val_pred, self.classes_)
+        self.confusion_ = normalized_confusion(y[eval_pos], val_pred, self.classes_)
+        learned = {}
+
+        def learn(i, j, score):
+            pair = (self.classes_[i], self.classes_[j])
+            if pair not in learned:
+                learned[pair] = learn_pair(bank, y, splits, pair, score, self.combinations_,
+                                           self.C_grid, self.refit)
+            entry = learned[pair]
+            if entry is not None:
+                entry.score = float(score)
+            return pair, entry
+
         if eps is None:
             eps, self.epsilon_source_, self.auto_curve_ = self._auto_epsilon(
-                bank, y, fit_pos, val_pos, val_pred)
+                bank, y, splits, val_pred, learn)
         else:
             self.epsilon_source_ = "given"
         self.epsilon_ = eps
@@ -304,54 +371,34 @@ class ActionPairMemory(BaseEstimator):
         if math.isinf(eps):
             return self
         for i, j, score in confused_pairs(self.confusion_, eps):
-            pair = (self.classes_[i], self.classes_[j])
-            entry = learn_pair(bank, y, fit_pos, val_pos, pair, score, self.combinations_,
-                               self.C_grid, self.refit)
+            pair, entry = learn(i, j, score)
             if entry is None:
-                self.skipped_.append((pair, score, "a class of the pair has no fit video"))
+                self.skipped_.append((pair, score, "a class of the pair has no training video"))
             else:
                 self.entries_.append(entry)
         return self
 
-    def _auto_epsilon(self, bank, y, fit_pos, val_pos, val_pred):
-        from data.protocols import validation_split
-
-        y_fit = y[fit_pos]
-        inner_fit_rel, inner_val_rel = validation_split(y_fit, self.validation_fraction, self.seed)
-        if inner_val_rel.size == 0 or np.unique(y_fit[inner_fit_rel]).size < 2:
-            return float(self.fallback_epsilon), "auto: fallback (inner split too small)", []
-        template = self.fusion if self.fusion is not None else TwoLevelFusion(
-            C_grid=self.C_grid, seed=self.seed)
-        inner = clone(template).set_params(refit="fit")
-        fit_bank = bank.take(fit_pos)
-        inner.fit(fit_bank, y_fit, validation=inner_val_rel)
-        inner_conf = normalized_confusion(y_fit[inner_val_rel], inner.val_pred_, self.classes_)
-        candidates = confused_pairs(inner_conf, 0.0)[:_AUTO_MAX_CANDIDATES]
+    def _auto_epsilon(self, bank, y, splits, val_pred, learn):
+        candidates = confused_pairs(self.confusion_, 0.0)[:_AUTO_MAX_CANDIDATES]
         if not candidates:
             return (float(self.fallback_epsilon),
-                    "auto: fallback (no confused pair on the inner split)", [])
-        # Pair classifiers: features chosen inner-fit -> inner-val, fitted on all fit rows.
-        base = np.asarray(val_pred).copy()
-        val_bank = bank.take(val_pos)
-        y_val = y[val_pos]
-        curve = [(math.inf, 0, float(np.mean(base == y_val)))]
-        current = base
+                    "auto: fallback (no confused pair in the held-out predictions)", [])
+        y_eval = y[splits.eval_pos]
+        current = np.array(val_pred, copy=True)
+        curve = [(math.inf, 0, float(np.mean(current == y_eval)))]
         scores = [s for _, _, s in candidates]
         for k, (i, j, score) in enumerate(candidates, start=1):
-            pair = (self.classes_[i], self.classes_[j])
-            entry = learn_pair(fit_bank, y_fit, inner_fit_rel, inner_val_rel, pair, score,
-                               self.combinations_, self.C_grid, refit="fit", fit_final=False)
+            pair, entry = learn(i, j, score)
             if entry is not None:
-                rows = np.flatnonzero(np.isin(y_fit, pair))
-                entry.svc = _fit_svc(fit_bank.take(rows).kernel(entry.features), y_fit[rows], entry.C)
-                entry.bank = fit_bank.take(rows)
-                current, _ = apply_memory([entry], val_bank, current)
+                pred, valid = held_out_pair_predictions(bank, y, splits, entry)
+                idx = np.flatnonzero(np.isin(current, pair) & valid)
+                current[idx] = pred[idx]
             # only prefixes that end at a score boundary are reachable by a threshold
             if k == len(scores) or scores[k] < scores[k - 1] - _EPS_TOL:
                 threshold = (score + scores[k]) / 2 if k < len(scores) else score / 2
-                curve.append((threshold, k, float(np.mean(current == y_val))))
+                curve.append((threshold, k, float(np.mean(current == y_eval))))
         best = max(curve, key=lambda t: (t[2], -t[1]))
-        return float(best[0]), f"auto: {best[1]} inner pair(s) kept", curve
+        return float(best[0]), f"auto: {best[1]} candidate pair(s) kept", curve
 
     def refine(self, X, y_pred, scores=None) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         """Test time: re-decide predictions that fall in a remembered pair.

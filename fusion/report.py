@@ -164,23 +164,35 @@ def render_markdown(report: dict, details: dict) -> str:
     if missing:
         lines += [f"Missing or excluded feature families: {', '.join(m.upper() for m in missing)} "
                   "(their columns are '-')."]
-    alpha_txt = ("searched on validation over [0, 1], step 0.01 (ties: lowest validation "
+    inner = settings.get("selection", "validation") == "inner_cv"
+    selections = sorted({fd.get("selection", "validation split") for fd in details["folds"]})
+    held = ("out-of-fold predictions of an inner cross-validation over the training videos "
+            f"({'; '.join(selections)})" if inner else "the validation split of the training subjects")
+    alpha_txt = ("searched on the held-out predictions over [0, 1], step 0.01 (ties: lowest "
                  "log-loss, then closest to 0.5)" if settings["alpha_search"]
                  else f"fixed at {settings['alpha']}")
     eps = settings["epsilon"]
     if eps is None:
         eps_txt = f"{settings['default_epsilon']} (default for this dataset)"
     elif eps == "auto":
-        eps_txt = "auto (chosen per fold on an inner split of the fit rows)"
+        eps_txt = "auto (chosen per fold on the held-out predictions of the training videos)"
     else:
         eps_txt = f"{eps}"
-    refit_txt = {"train": "C, alpha and pairs chosen with classifiers fitted on the fit rows and "
-                          "scored on the validation rows, then refitted on all training subjects",
-                 "fit": "classifiers fitted on the fit rows only (no refit)"}[settings["refit"]]
+    if inner:
+        refit_txt = ("C, alpha and pairs chosen on the out-of-fold predictions, then every "
+                     "classifier refitted on all training subjects")
+        calib_txt = "Platt scaling of the out-of-fold decision values"
+    else:
+        refit_txt = {"train": "C, alpha and pairs chosen with classifiers fitted on the fit rows "
+                              "and scored on the validation rows, then refitted on all training "
+                              "subjects",
+                     "fit": "classifiers fitted on the fit rows only (no refit)"}[settings["refit"]]
+        calib_txt = (f"Platt scaling of cross-validated decision values "
+                     f"(at most {settings['calibration_cv']} folds)")
     lines += ["", "Settings:", "",
-              f"- SVMs: linear, C in {settings['C_grid']} chosen by validation accuracy; "
-              f"probabilities by Platt scaling of cross-validated decision values "
-              f"(at most {settings['calibration_cv']} folds)",
+              f"- model selection: {held}",
+              f"- SVMs: linear, C in {settings['C_grid']} chosen by held-out accuracy; "
+              f"probabilities by {calib_txt}",
               f"- alpha: {alpha_txt}",
               f"- epsilon (action pairs): {eps_txt}",
               f"- refit policy: {refit_txt}",
@@ -214,8 +226,9 @@ def render_markdown(report: dict, details: dict) -> str:
                      + " |")
     lines.append("")
 
-    lines += ["## Action-pair memory (layout of Table 3.3; validation, C(i,j)+C(j,i) >= epsilon)", "",
-              "| split | epsilon | action pair | C(i,j)+C(j,i) | features | pair val. acc. |",
+    lines += ["## Action-pair memory (layout of Table 3.3; held-out confusion of the training "
+              "videos, C(i,j)+C(j,i) >= epsilon)", "",
+              "| split | epsilon | action pair | C(i,j)+C(j,i) | features | pair held-out acc. |",
               "|---|---|---|---|---|---|"]
     for f, fd in zip(report["folds"], details["folds"]):
         eps_f = "inf (none)" if fd["epsilon"] is None else f"{fd['epsilon']:.3g}"

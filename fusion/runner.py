@@ -22,7 +22,8 @@ from features.folds import FAMILIES, FoldFeatures
 from .model_io import FusionModel, save_model as _save_model
 from .pairs import ActionPairMemory, default_epsilon
 from .report import ACCURACY_KEYS, build_report, write_outputs
-from .two_level import (DEFAULT_C_GRID, FamilySVM, FeatureBank, TwoLevelFusion, family_order)
+from .two_level import (DEFAULT_C_GRID, DEFAULT_INNER_FOLDS, FamilySVM, FeatureBank,
+                        TwoLevelFusion, family_order, make_splits)
 
 #: Ablation columns of Table 3.2: key -> families of a single linear SVM.
 ABLATIONS = {
@@ -80,7 +81,8 @@ def _pct(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 def fuse_fold(fold: FoldFeatures, *, alpha_search: bool = True, alpha: float = 0.5,
               families: Sequence[str] = FAMILIES, epsilon=None, seed: int = 0,
               refit: str = "train", C_grid: Sequence[float] = DEFAULT_C_GRID,
-              calibration_cv: int = 3, blas_threads: Optional[int] = 1) -> FoldResult:
+              calibration_cv: int = 3, blas_threads: Optional[int] = 1,
+              selection: str = "inner_cv", inner_folds: int = DEFAULT_INNER_FOLDS) -> FoldResult:
     """Run the ablation SVMs, the two-level fusion and the pair memory on one fold.
 
     Keyword arguments as in :func:`run_fusion`.
@@ -101,11 +103,12 @@ def fuse_fold(fold: FoldFeatures, *, alpha_search: bool = True, alpha: float = 0
         bank = FeatureBank({f: fold.features[f] for f in use}).precompute_grams()
         return _fuse_fold(fold, bank, use, alpha_search=alpha_search, alpha=alpha,
                           epsilon=epsilon, seed=seed, refit=refit, C_grid=C_grid,
-                          calibration_cv=calibration_cv)
+                          calibration_cv=calibration_cv, selection=selection,
+                          inner_folds=inner_folds)
 
 
 def _fuse_fold(fold: FoldFeatures, bank: FeatureBank, use, *, alpha_search, alpha, epsilon, seed,
-               refit, C_grid, calibration_cv) -> FoldResult:
+               refit, C_grid, calibration_cv, selection, inner_folds) -> FoldResult:
     names = np.asarray(fold.classes)
     y = fold.y()
     train = np.union1d(fold.fit_idx, fold.val_idx).astype(np.int64)
@@ -113,28 +116,32 @@ def _fuse_fold(fold: FoldFeatures, bank: FeatureBank, use, *, alpha_search, alph
     val_pos = np.searchsorted(train, np.asarray(fold.val_idx, dtype=np.int64))
     tr_bank, te_bank = bank.take(train), bank.take(test)
     y_tr, y_te = y[train], y[test]
-    common = dict(C_grid=tuple(C_grid), refit=refit, seed=seed)
+    common = dict(C_grid=tuple(C_grid), refit=refit, seed=seed, selection=selection,
+                  inner_folds=inner_folds)
+    # one held-out scheme for every selection of the fold: the validation
+    # split of the features stage, or inner folds grouped by training subject
+    splits = make_splits(y_tr, selection, validation=val_pos if selection == "validation" else None,
+                         groups=np.asarray(fold.subjects)[train], inner_folds=inner_folds,
+                         seed=seed)
 
     accuracy: Dict[str, Optional[float]] = {k: None for k in ACCURACY_KEYS}
     chosen_C: Dict[str, float] = {}
     for key, fams in ABLATIONS.items():
         if all(f in use for f in fams):
-            svm = FamilySVM(fams, **common).fit(tr_bank, y_tr, validation=val_pos)
+            svm = FamilySVM(fams, **common).fit(tr_bank, y_tr, splits=splits)
             accuracy[key] = _pct(y_te, svm.predict(te_bank))
             chosen_C[key] = svm.C_
 
     fusion = TwoLevelFusion(alpha="search" if alpha_search else alpha, calibration_cv=calibration_cv,
-                            **common).fit(tr_bank, y_tr, validation=val_pos)
+                            **common).fit(tr_bank, y_tr, splits=splits)
     scores = fusion.predict_proba(te_bank)
     pred = fusion.classes_[np.argmax(scores, axis=1)]
     accuracy["two_level"] = _pct(y_te, pred)
 
     eps_default = default_epsilon(fold.dataset)
     eps = eps_default if epsilon is None else epsilon
-    memory = ActionPairMemory(epsilon=eps, fusion=TwoLevelFusion(
-        alpha="search" if alpha_search else alpha, calibration_cv=calibration_cv, **common),
-        fallback_epsilon=eps_default, **common)
-    memory.fit(tr_bank, y_tr, validation=val_pos, val_pred=fusion.val_pred_)
+    memory = ActionPairMemory(epsilon=eps, fallback_epsilon=eps_default, **common)
+    memory.fit(tr_bank, y_tr, splits=splits, val_pred=fusion.val_pred_)
     pred_after, _ = memory.refine(te_bank, pred, scores)
     accuracy["two_level_pairs"] = _pct(y_te, pred_after)
 
@@ -159,11 +166,13 @@ def _fuse_fold(fold: FoldFeatures, bank: FeatureBank, use, *, alpha_search, alph
                    "val_accuracy": 100.0 * e.val_accuracy} for e in memory.entries_],
         "skipped_pairs": [{"classes": [str(names[p[0]]), str(names[p[1]])], "score": s,
                            "reason": r} for p, s, r in memory.skipped_],
-        "n_train": int(train.size), "n_val": int(val_pos.size),
+        "n_train": int(train.size), "n_val": int(splits.eval_pos.size),
+        "selection": splits.description,
     }
     model = FusionModel(dataset=fold.dataset, fold=fold.fold, classes=tuple(fold.classes),
                         families=tuple(use), fusion=fusion, memory=memory,
                         info={"seed": seed, "refit": refit, "alpha_search": alpha_search,
+                              "selection": splits.description,
                               "epsilon": details["epsilon"], "C_grid": list(C_grid)})
     return FoldResult(fold=fold.fold, test_subjects=[str(s) for s in fold.test_subjects],
                       n_test=int(test.size), alpha=fusion.alpha_, accuracy=accuracy, pairs=pairs,
@@ -189,7 +198,8 @@ def run_fusion(folds: Sequence[FoldFeatures], out_dir, *, alpha_search: bool = T
                alpha: float = 0.5, families: Sequence[str] = FAMILIES, epsilon=None,
                seed: int = 0, save_model=None, refit: str = "train",
                C_grid: Sequence[float] = DEFAULT_C_GRID, calibration_cv: int = 3,
-               blas_threads: Optional[int] = 1) -> dict:
+               blas_threads: Optional[int] = 1, selection: str = "inner_cv",
+               inner_folds: int = DEFAULT_INNER_FOLDS) -> dict:
     """Two-level fusion + action-pair memory on every fold; writes the reports.
 
     Parameters
@@ -213,13 +223,20 @@ def run_fusion(folds: Sequence[FoldFeatures], out_dir, *, alpha_search: bool = T
         Directory receiving one model file per fold (``<fold>.adlfusion``);
         True = ``OUT/models``.
     refit : {"train", "fit"}
-        Refit policy after the validation searches (see :mod:`fusion.two_level`).
+        Refit policy after the validation searches (see :mod:`fusion.two_level`;
+        ``"fit"`` needs ``selection="validation"``).
     C_grid : sequence of float
     calibration_cv : int
         Maximum number of calibration folds.
     blas_threads : int or None, default 1
         BLAS threads while a fold runs (None: the library default).  One is
         fastest for datasets of a few hundred videos; raise it for thousands.
+    selection : {"inner_cv", "validation"}
+        How C, alpha and the pair memory are chosen: an inner
+        cross-validation over the fold's training videos grouped by subject
+        (default), or the features stage's validation split.
+    inner_folds : int
+        Maximum number of inner folds (leave-one-training-subject-out up to it).
 
     Returns
     -------
@@ -239,7 +256,8 @@ def run_fusion(folds: Sequence[FoldFeatures], out_dir, *, alpha_search: bool = T
     out.mkdir(parents=True, exist_ok=True)
     results = [fuse_fold(f, alpha_search=alpha_search, alpha=alpha, families=families,
                          epsilon=epsilon, seed=seed, refit=refit, C_grid=C_grid,
-                         calibration_cv=calibration_cv, blas_threads=blas_threads)
+                         calibration_cv=calibration_cv, blas_threads=blas_threads,
+                         selection=selection, inner_folds=inner_folds)
                for f in folds]
     if save_model:
         model_dir = out / "models" if save_model is True else Path(save_model)
@@ -250,6 +268,7 @@ def run_fusion(folds: Sequence[FoldFeatures], out_dir, *, alpha_search: bool = T
                 "epsilon": epsilon if (epsilon is None or isinstance(epsilon, str)) else float(epsilon),
                 "default_epsilon": default_epsilon(folds[0].dataset), "seed": int(seed),
                 "refit": refit, "C_grid": [float(c) for c in C_grid],
+                "selection": selection, "inner_folds": int(inner_folds),
                 "calibration_cv": int(calibration_cv)}
     report, details = build_report(folds[0].dataset, _protocol(folds), results, tuple(folds[0].classes),
                                    settings)

@@ -19,30 +19,49 @@ classifier reuses the same matrices.
 
 Choices (documented in the report):
 
-* ``C`` of every SVM is chosen on a grid (``DEFAULT_C_GRID``) by validation
-  accuracy of the SVM fitted on the fit rows; ties go to the ``C`` closest to
-  1, then to the smaller one.
-* Probabilities come from Platt scaling of cross-validated one-vs-rest
-  decision values (``_CalibratedSVC``), the computation of scikit-learn's
-  ``CalibratedClassifierCV(SVC, method="sigmoid", ensemble=False)``, redone
-  on Gram-matrix slices so that classes with very few videos work: the number
-  of calibration folds shrinks to the smallest class count, and a class with a
-  single video stays in every training part.
-* ``refit="train"`` (default): ``C`` and ``alpha`` are chosen with classifiers
-  fitted on the fit rows and scored on the validation rows, then the
-  classifiers are refitted on fit + validation (all training subjects) for the
-  test; ``refit="fit"`` keeps the classifiers that ``alpha`` was tuned on.
+* Model selection (``selection``), the thesis leaves it open ("searched on
+  validation"):
+
+  - ``"inner_cv"`` (default of the protocol runner): an inner
+    cross-validation over *all* training videos of the fold, grouped by
+    subject -- leave-one-training-subject-out when the fold has 2 to
+    ``inner_folds`` training subjects, ``inner_folds`` subject-grouped folds
+    when it has more, seeded stratified folds of videos when it has one.
+    Every training video gets an out-of-fold prediction, so ``C``, ``alpha``
+    and the pair memory are chosen on all of them instead of on a 20 % split
+    (on CAD-120-sized data that split holds one video per class);
+  - ``"validation"``: the seeded stratified validation split of the features
+    stage (``fit_idx`` / ``val_idx``), scored once.
+
+* ``C`` of every SVM is chosen on a grid (``DEFAULT_C_GRID``) by held-out
+  accuracy (out-of-fold, or on the validation rows); ties go to the ``C``
+  closest to 1, then to the smaller one.
+* Probabilities come from Platt scaling of held-out one-vs-rest decision
+  values, the computation of scikit-learn's
+  ``CalibratedClassifierCV(SVC, method="sigmoid", ensemble=False)`` redone on
+  Gram-matrix slices.  With ``"inner_cv"`` the sigmoids are fitted on the
+  out-of-fold decision values of the chosen ``C`` (``cv`` = the inner
+  splits); with ``"validation"`` on ``min(calibration_cv, smallest class
+  count)`` stratified folds of the fit rows (``_CalibratedSVC``; a class with a
+  single video stays in every training part).
+* Refit policy.  ``"inner_cv"``: after selection every classifier is refitted
+  on all training videos of the fold (the out-of-fold models only score).
+  ``"validation"`` with ``refit="train"`` (default): ``C`` and ``alpha`` are
+  chosen with classifiers fitted on the fit rows and scored on the
+  validation rows, then the classifiers are refitted on fit + validation;
+  ``refit="fit"`` keeps the classifiers that ``alpha`` was tuned on.
 """
 from __future__ import annotations
 
 import math
-from typing import Dict, Mapping, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import GroupKFold, StratifiedKFold
 from sklearn.svm import SVC
 
 from features.folds import FAMILIES
@@ -51,6 +70,10 @@ DEFAULT_C_GRID: Tuple[float, ...] = (0.01, 0.1, 1.0, 10.0, 100.0)
 #: alpha grid of the search: [0, 1], step 0.01 (thesis 3.4.2 "globally searching").
 DEFAULT_ALPHA_GRID = np.round(np.linspace(0.0, 1.0, 101), 2)
 REFIT_POLICIES = ("train", "fit")
+#: Model-selection schemes (see the module docstring).
+SELECTIONS = ("inner_cv", "validation")
+#: Maximum number of inner cross-validation folds.
+DEFAULT_INNER_FOLDS = 5
 RGB_FAMILIES: Tuple[str, ...] = ("f1", "f2")
 SKELETON_FAMILIES: Tuple[str, ...] = ("f3",)
 
@@ -266,7 +289,8 @@ def select_C(bank: FeatureBank, families: Sequence[str], y: np.ndarray, fit_pos:
              val_pos: np.ndarray, C_grid: Sequence[float] = DEFAULT_C_GRID
              ) -> Tuple[float, float, Dict[float, float]]:
     """Grid-search ``C`` of a linear SVM on ``families``: fitted on ``fit_pos``,
-    scored by accuracy on ``val_pos``.
+    scored by accuracy on ``val_pos`` (one split; see :func:`search_C` for
+    any :class:`Splits`).
 
     Returns
     -------
@@ -282,17 +306,50 @@ def select_C(bank: FeatureBank, families: Sequence[str], y: np.ndarray, fit_pos:
                          "an SVM needs at least 2")
     if len(val_pos) == 0:
         raise ValueError("the validation split is empty: the SVM search needs validation rows")
-    fit_bank, val_bank = bank.take(fit_pos), bank.take(val_pos)
-    K_fit = fit_bank.kernel(families)
-    K_val = val_bank.kernel(families, fit_bank)
-    accuracies = {}
+    splits = Splits("validation", ((np.asarray(fit_pos), np.asarray(val_pos)),), "validation split")
+    C, acc, accs, _ = search_C(bank.kernel(families), y, splits, C_grid)
+    return C, acc, accs
+
+
+def search_C(K: np.ndarray, y: np.ndarray, splits: "Splits", C_grid: Sequence[float],
+             classes: Optional[np.ndarray] = None
+             ) -> Tuple[float, float, Dict[float, float], Optional[np.ndarray]]:
+    """Grid-search ``C`` of a linear SVM on the Gram matrix ``K`` of the
+    training rows, scored by the held-out accuracy over ``splits``.
+
+    Parameters
+    ----------
+    K : ndarray (n, n)
+    y : ndarray (n,)
+    splits : Splits
+    C_grid : sequence of float
+    classes : ndarray, optional
+        When given, also returns the held-out one-vs-rest decision values of
+        the best ``C`` over ``splits.eval_pos`` (columns over ``classes``, one
+        column for 2 classes), for calibration.
+
+    Returns
+    -------
+    C, accuracy, accuracies (dict C -> accuracy), decisions (or None)
+    """
+    accuracies: Dict[float, float] = {}
+    decisions: Dict[float, np.ndarray] = {}
     for C in C_grid:
         if not C > 0:
             raise ValueError(f"C values must be > 0, got {C}")
-        pred = _fit_svc(K_fit, y[fit_pos], C).predict(K_val)
-        accuracies[float(C)] = float(np.mean(pred == y[val_pos]))
+        correct, total, dec_parts = 0, 0, []
+        for tr, te in splits.parts:
+            svc = _fit_svc(K[np.ix_(tr, tr)], y[tr], C)
+            K_te = K[np.ix_(te, tr)]
+            correct += int(np.sum(svc.predict(K_te) == y[te]))
+            total += te.size
+            if classes is not None:
+                dec_parts.append(_decision_matrix(svc, K_te, classes))
+        accuracies[float(C)] = correct / total
+        if classes is not None:
+            decisions[float(C)] = np.concatenate(dec_parts)[splits.order]
     best = min(accuracies, key=lambda C: (-accuracies[C],) + _c_preference(C))
-    return best, accuracies[best], accuracies
+    return best, accuracies[best], accuracies, decisions.get(best)
 
 
 def _platt_fit(f: np.ndarray, positive: np.ndarray) -> Tuple[float, float]:
@@ -339,6 +396,13 @@ def _platt_fit(f: np.ndarray, positive: np.ndarray) -> Tuple[float, float]:
             break
         a, b, value = a + step * da, b + step * db, candidate
     return float(a / scale), float(b)
+
+
+def _platt_params(dec: np.ndarray, y: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """One Platt sigmoid ``(a, b)`` per decision column (one-vs-rest; a binary
+    problem has the single column of ``classes[1]``)."""
+    targets = [classes[1]] if dec.shape[1] == 1 else list(classes)
+    return np.array([_platt_fit(dec[:, c], y == t) for c, t in enumerate(targets)])
 
 
 def _decision_matrix(svc: SVC, K: np.ndarray, classes: np.ndarray) -> np.ndarray:
@@ -397,19 +461,26 @@ class _CalibratedSVC:
             dec = _decision_matrix(self.svc_, K, self.classes_)
             rows = np.arange(len(y))
             self.calibration_ = "in-sample"
-        if n_cols == 1:
-            targets = [self.classes_[1]]
-        else:
-            targets = list(self.classes_)
-        self.platt_ = np.array([_platt_fit(dec[rows, c], y[rows] == t)
-                                for c, t in enumerate(targets)])
+        self.platt_ = _platt_params(dec[rows], y[rows], self.classes_)
         return self
+
+    @classmethod
+    def from_parts(cls, svc: SVC, platt: np.ndarray, calibration: str) -> "_CalibratedSVC":
+        """An SVM and sigmoids fitted elsewhere (held-out decisions of an inner
+        cross-validation): ``CalibratedClassifierCV(ensemble=False, cv=splits)``."""
+        model = cls(C=svc.C)
+        model.svc_, model.classes_, model.platt_ = svc, svc.classes_, platt
+        model.calibration_ = calibration
+        return model
 
     def decision_function(self, K: np.ndarray) -> np.ndarray:
         return _decision_matrix(self.svc_, K, self.classes_)
 
     def predict_proba(self, K: np.ndarray) -> np.ndarray:
-        dec = self.decision_function(K)
+        return self.proba_from_decisions(self.decision_function(K))
+
+    def proba_from_decisions(self, dec: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities (n, n_classes) from decision values."""
         p = expit(-(dec * self.platt_[:, 0] + self.platt_[:, 1]))
         if len(self.classes_) == 2:
             p = np.column_stack([1.0 - p[:, 0], p[:, 0]])
@@ -462,6 +533,107 @@ def resolve_validation(y: np.ndarray, validation, fraction: float = 0.2, seed: i
     return fit, val
 
 
+@dataclass(frozen=True)
+class Splits:
+    """Held-out scoring scheme over the training rows of a fold.
+
+    ``parts`` are ``(train positions, held-out positions)``; the held-out
+    parts are disjoint and their union, sorted, is :attr:`eval_pos` (every
+    training row for an inner cross-validation, the validation rows for a
+    validation split).  ``kind`` is ``"inner_cv"`` or ``"validation"``.
+    """
+
+    kind: str
+    parts: Tuple[Tuple[np.ndarray, np.ndarray], ...]
+    description: str
+
+    @property
+    def eval_pos(self) -> np.ndarray:
+        return np.sort(np.concatenate([te for _, te in self.parts]))
+
+    @property
+    def order(self) -> np.ndarray:
+        """Permutation taking rows stacked part by part to :attr:`eval_pos` order."""
+        return np.argsort(np.concatenate([te for _, te in self.parts]), kind="stable")
+
+    @property
+    def all_pos(self) -> np.ndarray:
+        """Every row some part trains or scores on."""
+        return np.unique(np.concatenate([np.concatenate(p) for p in self.parts]))
+
+    def restrict(self, rows: np.ndarray) -> "Splits":
+        """The parts restricted to ``rows`` (positions); parts left with an
+        empty held-out side are dropped."""
+        keep = np.zeros(int(max(self.all_pos.max(), np.max(rows, initial=-1))) + 1, dtype=bool)
+        keep[np.asarray(rows, dtype=np.int64)] = True
+        parts = tuple((tr[keep[tr]], te[keep[te]]) for tr, te in self.parts)
+        return Splits(self.kind, tuple(p for p in parts if p[1].size), self.description)
+
+
+def make_splits(y: np.ndarray, selection: str = "inner_cv", *, validation=None, groups=None,
+                inner_folds: int = DEFAULT_INNER_FOLDS, fraction: float = 0.2, seed: int = 0
+                ) -> Splits:
+    """The held-out scheme of a fold's training rows (see the module docstring).
+
+    Parameters
+    ----------
+    y : ndarray (n,)
+        Labels of the training rows.
+    selection : {"inner_cv", "validation"}
+    validation : index array or bool mask, optional
+        ``"validation"`` only: the validation rows (default: a seeded
+        stratified ``fraction`` split).
+    groups : ndarray (n,), optional
+        ``"inner_cv"`` only: subject of every row.  Without it, or with a
+        single subject, the inner folds are stratified folds of videos.
+    inner_folds : int
+        Maximum number of inner folds.
+    """
+    y = np.asarray(y)
+    if selection == "validation":
+        fit, val = resolve_validation(y, validation, fraction, seed)
+        return Splits("validation", ((fit, val),), f"validation split ({val.size} videos)")
+    if selection != "inner_cv":
+        raise ValueError(f"selection must be one of {SELECTIONS}, got {selection!r}")
+    if validation is not None:
+        raise ValueError("a validation split is only used with selection='validation'; "
+                         "selection='inner_cv' scores on every training video")
+    if inner_folds < 2:
+        raise ValueError(f"inner_folds must be >= 2, got {inner_folds}")
+    n = y.size
+    parts: List[Tuple[np.ndarray, np.ndarray]] = []
+    subjects = None if groups is None else np.asarray(groups).astype(str)
+    if subjects is not None and subjects.shape != (n,):
+        raise ValueError(f"groups must have one subject per row ({n}), got shape {subjects.shape}")
+    uniq = [] if subjects is None else sorted(set(subjects.tolist()))
+    if len(uniq) >= 2:
+        if len(uniq) <= inner_folds:
+            held = [np.flatnonzero(subjects == g) for g in uniq]
+            how = f"leave-one-subject-out over the {len(uniq)} training subjects"
+        else:
+            codes = np.searchsorted(np.asarray(uniq), subjects)
+            held = [te for _, te in GroupKFold(n_splits=inner_folds).split(np.zeros(n), y, codes)]
+            how = f"{inner_folds} folds grouped by subject ({len(uniq)} training subjects)"
+        for te in held:
+            parts.append((np.setdiff1d(np.arange(n), te), np.sort(te)))
+    else:
+        values, counts = np.unique(y, return_counts=True)
+        multi = np.isin(y, values[counts >= 2])
+        idx_cv, idx_single = np.flatnonzero(multi), np.flatnonzero(~multi)
+        if idx_cv.size == 0:
+            raise ValueError("inner cross-validation needs at least one class with 2 training "
+                             "videos; every class has one")
+        k = int(min(inner_folds, counts[counts >= 2].min()))
+        skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+        for tr, te in skf.split(np.zeros(idx_cv.size), y[idx_cv]):
+            parts.append((np.sort(np.concatenate([idx_cv[tr], idx_single])), np.sort(idx_cv[te])))
+        how = f"{k} stratified folds of videos (seed {seed})"
+    usable = tuple(p for p in parts if np.unique(y[p[0]]).size >= 2 and p[1].size)
+    if not usable:
+        raise ValueError("no inner fold has 2 classes to train on")
+    return Splits("inner_cv", usable, how)
+
+
 def _expand_proba(proba: np.ndarray, have: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """Columns of ``proba`` (over ``have``) placed into columns over ``classes``."""
     if np.array_equal(have, classes):
@@ -497,27 +669,37 @@ class FamilySVM(ClassifierMixin, BaseEstimator):
         Calibrate probabilities (needed for late fusion); also stores the
         validation probabilities ``val_proba_``.
     refit : {"train", "fit"}
-        ``"train"``: refit on fit + validation rows after the search;
-        ``"fit"``: keep the SVM fitted on the fit rows.
+        ``selection="validation"`` only: ``"train"`` refits on fit +
+        validation rows after the search, ``"fit"`` keeps the SVM fitted on
+        the fit rows.  An inner cross-validation always refits on all rows.
     calibration_cv : int
-        Maximum number of calibration folds.
+        ``selection="validation"``: maximum number of calibration folds.
     validation_fraction : float
         Used when ``fit`` gets no ``validation``.
     seed : int
+    selection : {"inner_cv", "validation"}
+        How ``C`` (and the calibration) is chosen; see the module docstring.
+    inner_folds : int
+        Maximum number of inner folds.
 
     Attributes
     ----------
     C_ : float
     val_accuracy_ : float
-        Validation accuracy (in [0, 1]) of the chosen ``C``.
-    val_proba_ : ndarray (n_val, n_classes)
-        Only with ``probability=True``: probabilities of the validation rows
-        from the model fitted on the fit rows.
+        Held-out accuracy (in [0, 1]) of the chosen ``C``.
+    val_idx_ : ndarray of int
+        The held-out rows (every row with an inner cross-validation).
+    val_proba_ : ndarray (len(val_idx_), n_classes)
+        Only with ``probability=True``: held-out probabilities of those rows
+        (from models that did not see them).
+    selection_ : str
+        Description of the held-out scheme.
     classes_ : ndarray
     """
 
     def __init__(self, families=("f1",), C_grid=DEFAULT_C_GRID, probability=False, refit="train",
-                 calibration_cv=3, validation_fraction=0.2, seed=0):
+                 calibration_cv=3, validation_fraction=0.2, seed=0, selection="inner_cv",
+                 inner_folds=DEFAULT_INNER_FOLDS):
         self.families = families
         self.C_grid = C_grid
         self.probability = probability
@@ -525,8 +707,17 @@ class FamilySVM(ClassifierMixin, BaseEstimator):
         self.calibration_cv = calibration_cv
         self.validation_fraction = validation_fraction
         self.seed = seed
+        self.selection = selection
+        self.inner_folds = inner_folds
 
-    def fit(self, X, y, *, validation=None) -> "FamilySVM":
+    def _splits(self, y, validation, groups, splits) -> Splits:
+        if splits is not None:
+            return splits
+        return make_splits(y, self.selection, validation=validation, groups=groups,
+                           inner_folds=self.inner_folds, fraction=self.validation_fraction,
+                           seed=self.seed)
+
+    def fit(self, X, y, *, validation=None, groups=None, splits=None) -> "FamilySVM":
         """Fit on the videos of ``X``.
 
         Parameters
@@ -535,17 +726,44 @@ class FamilySVM(ClassifierMixin, BaseEstimator):
         y : ndarray (n,)
             Class labels.
         validation : ndarray of int or bool mask, optional
-            Rows used to score the ``C`` search (default: a seeded stratified
-            ``validation_fraction`` split).
+            ``selection="validation"``: rows used to score the ``C`` search
+            (default: a seeded stratified ``validation_fraction`` split).
+        groups : ndarray (n,), optional
+            ``selection="inner_cv"``: subject of every row (inner folds are
+            grouped by subject).
+        splits : Splits, optional
+            A ready-made scheme (overrides the three above).
         """
         _check_refit(self.refit)
         bank = as_bank(X)
         families = family_order(self.families)
         bank._check_families(families)
         y = _check_y(y, len(bank))
-        fit_pos, val_pos = resolve_validation(y, validation, self.validation_fraction, self.seed)
+        splits = self._splits(y, validation, groups, splits)
+        if splits.kind == "inner_cv" and self.refit != "train":
+            raise ValueError("refit='fit' applies to selection='validation' only; with an inner "
+                             "cross-validation the classifiers are refitted on all training videos")
         self.classes_ = np.unique(y)
         self.families_ = families
+        self.selection_ = splits.description
+        self.val_idx_ = splits.eval_pos
+        if splits.kind == "inner_cv":
+            K = bank.kernel(families)
+            self.C_, self.val_accuracy_, self.C_scores_, dec = search_C(
+                K, y, splits, self.C_grid, self.classes_ if self.probability else None)
+            svc = _fit_svc(K, y, self.C_)
+            if self.probability:
+                eval_pos = splits.eval_pos
+                platt = _platt_params(dec, y[eval_pos], self.classes_)
+                model = _CalibratedSVC.from_parts(
+                    svc, platt, f"Platt on out-of-fold decisions ({splits.description})")
+                self.val_proba_ = model.proba_from_decisions(dec)
+            else:
+                model = svc
+            self.model_ = model
+            self.train_bank_ = bank.restrict(families)
+            return self
+        fit_pos, val_pos = splits.parts[0]
         self.C_, self.val_accuracy_, self.C_scores_ = select_C(
             bank, families, y, fit_pos, val_pos, self.C_grid)
         if self.probability:
@@ -687,8 +905,9 @@ class TwoLevelFusion(BaseEstimator):
         a number: that fixed weight.
     alpha_grid : sequence of float, optional
         Default 0, 0.01, ..., 1.
-    C_grid, refit, calibration_cv, validation_fraction, seed
-        As in :class:`FamilySVM` (applied to clf1 and clf2).
+    C_grid, refit, calibration_cv, validation_fraction, seed, selection, inner_folds
+        As in :class:`FamilySVM` (applied to clf1 and clf2, which share one
+        held-out scheme).
     rgb_families, skeleton_families : tuple of str
         Families of clf1 and clf2.
 
@@ -700,17 +919,23 @@ class TwoLevelFusion(BaseEstimator):
     alpha_curve_ : ndarray or None
         Validation accuracy over ``alpha_grid`` (search only).
     classes_ : ndarray
+    splits_ : Splits
+        The held-out scheme.
     val_idx_ : ndarray of int
-        Validation positions (in the rows given to ``fit``).
+        Held-out positions (in the rows given to ``fit``): every row with an
+        inner cross-validation, the validation rows otherwise.
     val_proba_ : ndarray (n_val, n_classes)
-        Fused validation scores (classifiers fitted on the fit rows).
+        Fused held-out scores (from classifiers that did not see the rows).
     val_pred_ : ndarray (n_val,)
     val_accuracy_ : float
     """
 
     def __init__(self, alpha="search", alpha_grid=None, C_grid=DEFAULT_C_GRID, refit="train",
                  calibration_cv=3, validation_fraction=0.2, seed=0,
-                 rgb_families=RGB_FAMILIES, skeleton_families=SKELETON_FAMILIES):
+                 rgb_families=RGB_FAMILIES, skeleton_families=SKELETON_FAMILIES,
+                 selection="inner_cv", inner_folds=DEFAULT_INNER_FOLDS):
+        self.selection = selection
+        self.inner_folds = inner_folds
         self.alpha = alpha
         self.alpha_grid = alpha_grid
         self.C_grid = C_grid
@@ -731,8 +956,8 @@ class TwoLevelFusion(BaseEstimator):
             raise ValueError(f"alpha must be in [0, 1], got {a}")
         return a
 
-    def fit(self, X, y, *, validation=None) -> "TwoLevelFusion":
-        """Fit clf1 / clf2, choose alpha on the validation rows.
+    def fit(self, X, y, *, validation=None, groups=None, splits=None) -> "TwoLevelFusion":
+        """Fit clf1 / clf2, choose alpha on the held-out rows.
 
         Parameters
         ----------
@@ -740,13 +965,23 @@ class TwoLevelFusion(BaseEstimator):
             Training videos only.
         y : ndarray (n,)
         validation : ndarray of int or bool mask, optional
-            Validation rows among ``X`` (default: seeded stratified split).
+            ``selection="validation"``: validation rows among ``X`` (default:
+            seeded stratified split).
+        groups : ndarray (n,), optional
+            ``selection="inner_cv"``: subject of every row.
+        splits : Splits, optional
+            A ready-made scheme (overrides the two above).
         """
         fixed_alpha = self._check_alpha()
         _check_refit(self.refit)
         bank = as_bank(X)
         y = _check_y(y, len(bank))
-        fit_pos, val_pos = resolve_validation(y, validation, self.validation_fraction, self.seed)
+        if splits is None:
+            splits = make_splits(y, self.selection, validation=validation, groups=groups,
+                                 inner_folds=self.inner_folds, fraction=self.validation_fraction,
+                                 seed=self.seed)
+        val_pos = splits.eval_pos
+        self.splits_ = splits
         have = bank.families
         fam1 = [f for f in family_order(self.rgb_families) if f in have]
         fam2 = [f for f in family_order(self.skeleton_families) if f in have]
@@ -756,9 +991,10 @@ class TwoLevelFusion(BaseEstimator):
         self.mode_ = "two_level" if fam1 and fam2 else ("rgb_only" if fam1 else "skeleton_only")
         self.classes_ = np.unique(y)
         common = dict(C_grid=self.C_grid, probability=True, refit=self.refit,
-                      calibration_cv=self.calibration_cv, seed=self.seed)
-        self.clf1_ = FamilySVM(tuple(fam1), **common).fit(bank, y, validation=val_pos) if fam1 else None
-        self.clf2_ = FamilySVM(tuple(fam2), **common).fit(bank, y, validation=val_pos) if fam2 else None
+                      calibration_cv=self.calibration_cv, seed=self.seed,
+                      selection=splits.kind, inner_folds=self.inner_folds)
+        self.clf1_ = FamilySVM(tuple(fam1), **common).fit(bank, y, splits=splits) if fam1 else None
+        self.clf2_ = FamilySVM(tuple(fam2), **common).fit(bank, y, splits=splits) if fam2 else None
         p1 = self.clf1_.val_proba_ if self.clf1_ is not None else None
         p2 = self.clf2_.val_proba_ if self.clf2_ is not None else None
         y_val = np.searchsorted(self.classes_, y[val_pos])

@@ -7,9 +7,9 @@ from sklearn.exceptions import NotFittedError
 torch = pytest.importorskip("torch")
 
 from data.geometry import normalise_skeleton  # noqa: E402
-from data.layouts import CAD_15  # noqa: E402
+from data.layouts import CAD_15, KINECT_V1_20, LAYOUTS  # noqa: E402
 from data.record import SkeletonSequence, VideoRecord  # noqa: E402
-from features.f3 import (HIDDEN_BY_DATASET, F3Config, SkeletonLSTM, prepare_sequence,  # noqa: E402
+from features.f3 import (HIDDEN_BY_DATASET, F3Config, SkeletonLSTM, mirror_sequence, prepare_sequence,  # noqa: E402
                          resample_indices, sequence_loss)
 
 
@@ -200,7 +200,11 @@ def test_config_follows_the_thesis_per_dataset():
     cfg = F3Config.for_dataset("ntu", max_epochs=5)
     assert cfg.hidden == 512 and cfg.layers == 3 and cfg.dropout == 0.5 and cfg.lr == 0.005
     assert cfg.clip_norm == 1.0 and not cfg.augment
-    est = cfg.estimator()
+    with pytest.raises(ValueError, match="needs the joint layout"):
+        cfg.estimator()
+    est = cfg.estimator(KINECT_V1_20)
+    assert est.mirror_joints == KINECT_V1_20.mirror_permutation
+    assert F3Config(mirror=False).estimator().mirror_joints is None
     assert isinstance(est, SkeletonLSTM) and est.hidden == 512 and est.max_epochs == 5
     assert clone(est).get_params()["hidden"] == 512
     assert F3Config.from_dict(cfg.to_dict()) == cfg
@@ -208,3 +212,68 @@ def test_config_follows_the_thesis_per_dataset():
         F3Config(hidden=0)
     with pytest.raises(ValueError, match=r"unknown F3Config fields \['units'\]"):
         F3Config.from_dict({"units": 3})
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUTS))
+def test_mirror_permutation_swaps_left_and_right(name):
+    layout = LAYOUTS[name]
+    perm = layout.mirror_permutation
+    assert sorted(perm) == list(range(layout.n_joints))
+    assert all(perm[perm[i]] == i for i in range(layout.n_joints))  # an involution
+    for i, joint in enumerate(layout.joints):
+        twin = layout.joints[perm[i]]
+        if joint.endswith("_left"):
+            assert twin == joint[:-5] + "_right"
+        elif not joint.endswith("_right"):
+            assert twin == joint
+
+
+def test_mirrored_skeleton_is_the_normalised_mirror_image():
+    # a skeleton raising its right hand, mirrored in camera space, then
+    # normalised, equals the normalised skeleton mirrored by mirror_sequence
+    rng = np.random.default_rng(0)
+    joints = rng.normal(size=(6, CAD_15.n_joints, 3)) * 0.1
+    joints[:, CAD_15.index("hip_left"), 0] += 0.2
+    joints[:, CAD_15.index("hip_right"), 0] -= 0.2
+    joints[:, CAD_15.index("torso"), 1] += 0.5
+    joints[:, CAD_15.index("hand_right"), 1] += 1.0
+    seq = prepare_sequence(joints, CAD_15)
+    flipped = joints[:, list(CAD_15.mirror_permutation)].copy()
+    flipped[..., 0] *= -1
+    np.testing.assert_allclose(mirror_sequence(seq, CAD_15.mirror_permutation),
+                               prepare_sequence(flipped, CAD_15), atol=1e-5)
+    with pytest.raises(ValueError, match="15-joint layout"):
+        mirror_sequence(seq[:, :-3], CAD_15.mirror_permutation)
+
+
+def test_mirror_training_doubles_the_training_set(monkeypatch):
+    rng = np.random.default_rng(1)
+    X = [rng.normal(size=(8, CAD_15.n_joints * 3)).astype(np.float32) for _ in range(6)]
+    y = np.array([0, 1] * 3)
+    seen = []
+    original = SkeletonLSTM._pad
+
+    def spy(self, batch):
+        seen.append(len(batch))
+        return original(self, batch)
+
+    monkeypatch.setattr(SkeletonLSTM, "_pad", spy)
+    SkeletonLSTM(hidden=4, layers=1, max_epochs=1, batch_size=64,
+                 mirror_joints=CAD_15.mirror_permutation).fit(X, y)
+    assert seen == [12]
+    seen.clear()
+    SkeletonLSTM(hidden=4, layers=1, max_epochs=1, batch_size=64).fit(X, y)
+    assert seen == [6]
+
+
+def test_pickled_lstm_is_bit_identical_and_predicts_the_same():
+    import pickle
+    rng = np.random.default_rng(2)
+    X = [rng.normal(size=(6, 9)).astype(np.float32) for _ in range(6)]
+    y = np.array([0, 1] * 3)
+    a = SkeletonLSTM(hidden=4, layers=2, max_epochs=2, seed=3).fit(X, y)
+    b = SkeletonLSTM(hidden=4, layers=2, max_epochs=2, seed=3).fit(X, y)
+    assert pickle.dumps(a) == pickle.dumps(b)  # no memory addresses in the bytes
+    c = pickle.loads(pickle.dumps(a))
+    np.testing.assert_array_equal(c.transform(X), a.transform(X))
+    assert not c.model_.training

@@ -79,6 +79,15 @@ def test_changed_config_recomputes_only_dependants(tiny, tmp_path):
                                         batch_size=32, frame_stride=2)),
                        progress=False, log=lambda m: None)
     assert {k: v for k, v in s.computed.items() if v} == {"f1_video": 9, "f1_fold": 3}
+    # backbone: F1 frames and folds, nothing else
+    s = P.run_features("cad120", tiny, cache,
+                       _cfg(f1=F1Config(backbone="resnet50", weights="random", input_size=48,
+                                        batch_size=32)),
+                       progress=False, log=lambda m: None)
+    assert {k: v for k, v in s.computed.items() if v} == {"f1_video": 9, "f1_fold": 3}
+    # back to the first configuration: everything is still cached
+    s = P.run_features("cad120", tiny, cache, _cfg(), progress=False, log=lambda m: None)
+    assert sum(s.computed.values()) == 0
     # seed: every fold-level fit
     s = P.run_features("cad120", tiny, cache, _cfg(seed=5), progress=False, log=lambda m: None)
     assert s.computed["f3_fold"] == 3 and s.computed["f2_fold"] == 3 and s.computed["f1_fold"] == 3
@@ -97,9 +106,11 @@ def test_changed_source_file_is_recomputed(tiny, tmp_path):
     assert s.computed["skeleton"] == 1
 
 
-def test_no_test_video_reaches_any_fit(tiny, tmp_path, monkeypatch):
-    """Spy on every fit of the features stage: the rows it receives must all
-    be training-subject videos of the fold being fitted."""
+@pytest.mark.parametrize("train_subjects", [None, ("1", "3")], ids=["loso", "train-subjects"])
+def test_no_test_video_reaches_any_fit(tiny, tmp_path, monkeypatch, train_subjects):
+    """Spy on every fit of the features stage, under both protocols
+    (leave-one-subject-out and an explicit training-subject list): the rows
+    it receives must all be training-subject videos of the fold being fitted."""
     from data.registry import load_records
     recs = load_records("cad120", tiny)
     seen = []
@@ -115,8 +126,10 @@ def test_no_test_video_reaches_any_fit(tiny, tmp_path, monkeypatch):
     for cls in (BodyPartSelector, FisherVectorEncoder, SkeletonLSTM):
         spy(cls)
     cache = tmp_path / "cache"
-    P.run_features("cad120", tiny, cache, _cfg(), progress=False, log=lambda m: None)
-    assert len(seen) == 9  # 3 estimators x 3 folds
+    P.run_features("cad120", tiny, cache, _cfg(train_subjects=train_subjects), progress=False,
+                   log=lambda m: None)
+    n_folds = 3 if train_subjects is None else 1
+    assert len(seen) == 3 * n_folds  # 3 estimators per fold
     store = P.FeatureStore(cache, "cad120")
     index = P.read_index(cache, "cad120")
     keys = {k: P._key_from_manifest(m) for k, m in index["stages"].items()}
@@ -147,3 +160,29 @@ def test_no_test_video_reaches_any_fit(tiny, tmp_path, monkeypatch):
             for row in rows:
                 assert fp(row) not in test_fps, f"{name}.fit received a test video of {fold.fold}"
                 assert fp(row) in train_fps
+    # ... and the fusion stage on these folds (ablation SVMs, clf1/clf2, inner
+    # cross-validation, calibration, pair memory): test rows carry a sentinel
+    # (all-zero features, self-similarity 0) that no SVM fit may receive
+    from dataclasses import replace
+
+    from sklearn.svm import SVC
+
+    from fusion.runner import run_fusion
+    sentinel_folds = []
+    for fold in folds:
+        feats = {f: np.array(X, dtype=np.float64) for f, X in fold.features.items() if X is not None}
+        for X in feats.values():
+            assert np.all(np.linalg.norm(X[fold.train_idx], axis=1) > 0)
+            X[fold.test_idx] = 0.0
+        sentinel_folds.append(replace(fold, features=feats))
+    fits = []
+    original = SVC.fit
+
+    def svc_spy(self, K, y, *args, **kwargs):
+        assert np.all(np.diag(np.asarray(K)) > 0.99), "a test video reached an SVM fit"
+        fits.append(len(y))
+        return original(self, K, y, *args, **kwargs)
+
+    monkeypatch.setattr(SVC, "fit", svc_spy)
+    run_fusion(sentinel_folds, tmp_path / "fusion", epsilon=0.0, seed=0)
+    assert len(fits) > 50

@@ -80,7 +80,7 @@ def test_memory_learns_the_confused_pair_and_corrects_it():
     # the fused predictions confuse 0 and 1 on validation
     val_pred = y[val].copy()
     val_pred[y[val] == 0] = 1
-    memory = ActionPairMemory(epsilon=0.4).fit(feats, y, validation=val, val_pred=val_pred)
+    memory = ActionPairMemory(epsilon=0.4, selection="validation").fit(feats, y, validation=val, val_pred=val_pred)
     assert len(memory.entries_) == 1
     entry = memory.entries_[0]
     assert entry.classes == (0, 1) and entry.score == pytest.approx(1.0)
@@ -96,7 +96,7 @@ def test_memory_learns_the_confused_pair_and_corrects_it():
 def test_memory_empty_when_no_pair_reaches_epsilon():
     feats, y = _pair_data()
     fit, val = resolve_validation(y, None, 0.2, 0)
-    memory = ActionPairMemory(epsilon=0.4).fit(feats, y, validation=val, val_pred=y[val])
+    memory = ActionPairMemory(epsilon=0.4, selection="validation").fit(feats, y, validation=val, val_pred=y[val])
     assert memory.entries_ == []
     pred = np.array([0, 1, 2])
     np.testing.assert_array_equal(memory.predict({f: X[:3] for f, X in feats.items()}, pred), pred)
@@ -139,13 +139,13 @@ def test_memory_validation_errors():
     feats, y = _pair_data()
     fit, val = resolve_validation(y, None, 0.2, 0)
     with pytest.raises(ValueError, match="'auto'"):
-        ActionPairMemory(epsilon="big").fit(feats, y, validation=val, val_pred=y[val])
+        ActionPairMemory(epsilon="big", selection="validation").fit(feats, y, validation=val, val_pred=y[val])
     with pytest.raises(ValueError, match=r"in \[0, 2\]"):
-        ActionPairMemory(epsilon=3.0).fit(feats, y, validation=val, val_pred=y[val])
-    with pytest.raises(ValueError, match="one label per validation row"):
-        ActionPairMemory().fit(feats, y, validation=val, val_pred=y[val][:-1])
+        ActionPairMemory(epsilon=3.0, selection="validation").fit(feats, y, validation=val, val_pred=y[val])
+    with pytest.raises(ValueError, match="one label per held-out row"):
+        ActionPairMemory(selection="validation").fit(feats, y, validation=val, val_pred=y[val][:-1])
     with pytest.raises(ValueError, match="none of the families"):
-        ActionPairMemory(families=("f2",)).fit(feats, y, validation=val, val_pred=y[val])
+        ActionPairMemory(families=("f2",), selection="validation").fit(feats, y, validation=val, val_pred=y[val])
     with pytest.raises(NotFittedError, match="ActionPairMemory instance is not fitted"):
         ActionPairMemory().refine(feats, y)
 
@@ -158,16 +158,18 @@ def test_pair_without_fit_videos_is_skipped():
     y[fit[y[fit] == 2]] = 0
     val_pred = y[val].copy()
     val_pred[y[val] == 2] = 0
-    memory = ActionPairMemory(epsilon=0.4).fit(feats, y, validation=val, val_pred=val_pred)
+    # refit="fit": the pair classifier would be trained on the fit rows only
+    memory = ActionPairMemory(epsilon=0.4, selection="validation", refit="fit").fit(
+        feats, y, validation=val, val_pred=val_pred)
     assert memory.entries_ == []
-    assert memory.skipped_[0][0] == (0, 2) and "no fit video" in memory.skipped_[0][2]
+    assert memory.skipped_[0][0] == (0, 2) and "no training video" in memory.skipped_[0][2]
 
 
 def test_auto_epsilon_is_chosen_on_training_rows_only():
     feats, y = _pair_data()
     fit, val = resolve_validation(y, None, 0.2, 0)
-    fusion = TwoLevelFusion(seed=0).fit(feats, y, validation=val)
-    kwargs = dict(epsilon="auto", fusion=TwoLevelFusion(seed=0), fallback_epsilon=0.3, seed=0)
+    fusion = TwoLevelFusion(seed=0, selection="validation").fit(feats, y, validation=val)
+    kwargs = dict(epsilon="auto", fallback_epsilon=0.3, seed=0, selection="validation")
     a = ActionPairMemory(**kwargs).fit(feats, y, validation=val, val_pred=fusion.val_pred_)
     b = ActionPairMemory(**kwargs).fit(feats, y, validation=val, val_pred=fusion.val_pred_)
     assert a.epsilon_source_.startswith("auto")
@@ -183,13 +185,14 @@ def test_auto_epsilon_is_chosen_on_training_rows_only():
 
 def test_auto_epsilon_keeps_pairs_that_help():
     feats, y = _pair_data()
-    fit, val = resolve_validation(y, None, 0.2, 0)
-    # F1 alone confuses 0 and 1 everywhere; pairs on F3 fix it
-    fusion = TwoLevelFusion(rgb_families=("f1",), skeleton_families=()).fit(
-        {"f1": feats["f1"]}, y, validation=val)
-    memory = ActionPairMemory(
-        epsilon="auto", fusion=TwoLevelFusion(rgb_families=("f1",), skeleton_families=()),
-        seed=0).fit(feats, y, validation=val, val_pred=fusion.val_pred_)
+    # F1 alone confuses 0 and 1 everywhere; pairs on F3 fix it (inner
+    # cross-validation: out-of-fold predictions of every training video)
+    fusion = TwoLevelFusion(rgb_families=("f1",), skeleton_families=(), seed=0).fit(
+        {"f1": feats["f1"]}, y)
+    assert fusion.splits_.kind == "inner_cv" and fusion.val_pred_.shape == y.shape
+    memory = ActionPairMemory(epsilon="auto", seed=0).fit(
+        feats, y, splits=fusion.splits_, val_pred=fusion.val_pred_)
     assert memory.auto_curve_[0][1] == 0  # the "no pair" candidate is always there
+    assert max(t[2] for t in memory.auto_curve_) > memory.auto_curve_[0][2]  # pairs help
     assert memory.epsilon_ <= memory.confusion_[0, 1] + memory.confusion_[1, 0]
     assert [e.classes for e in memory.entries_][:1] == [(0, 1)]

@@ -10,7 +10,7 @@ from sklearn.svm import SVC
 
 from fusion.two_level import (DEFAULT_ALPHA_GRID, FamilySVM, FeatureBank, TwoLevelFusion,
                               _CalibratedSVC, alpha_accuracies, alpha_search, fuse_scores,
-                              l2_normalize_rows, resolve_validation, select_C)
+                              l2_normalize_rows, make_splits, resolve_validation, select_C)
 
 
 def _blobs(n_classes=4, per_class=9, d=(12, 10, 6), seed=0, spread=(1.0, 1.0, 1.0)):
@@ -212,12 +212,77 @@ def test_alpha_search_does_not_refit(fit_counter):
     counts = []
     for alpha, grid in (("search", None), ("search", [0.0, 1.0]), (0.5, None)):
         fit_counter.clear()
-        model = TwoLevelFusion(alpha=alpha, alpha_grid=grid).fit(feats, y, validation=val)
+        model = TwoLevelFusion(alpha=alpha, alpha_grid=grid, selection="validation").fit(feats, y, validation=val)
         counts.append(len(fit_counter))
     assert counts[0] == counts[1] == counts[2]
     # fused validation scores are Eq. 3.6 of the probabilities computed once
     np.testing.assert_allclose(model.val_proba_,
                                0.5 * model.clf1_.val_proba_ + 0.5 * model.clf2_.val_proba_)
+
+
+def test_alpha_search_does_not_refit_with_inner_cv(fit_counter):
+    feats, y = _blobs(spread=(2.0, 2.0, 2.0))
+    groups = np.arange(y.size) % 3
+    counts = []
+    for alpha in ("search", 0.5):
+        fit_counter.clear()
+        model = TwoLevelFusion(alpha=alpha).fit(feats, y, groups=groups)
+        counts.append(len(fit_counter))
+    assert counts[0] == counts[1]
+    # every training video has a held-out fused score
+    np.testing.assert_array_equal(model.val_idx_, np.arange(y.size))
+    np.testing.assert_allclose(model.val_proba_,
+                               0.5 * model.clf1_.val_proba_ + 0.5 * model.clf2_.val_proba_)
+
+
+def test_inner_cv_splits_hold_out_whole_subjects():
+    y = np.repeat(np.arange(4), 12)
+    subjects = np.tile(np.repeat(["s1", "s2", "s3"], 4), 4)
+    splits = make_splits(y, "inner_cv", groups=subjects)
+    assert splits.kind == "inner_cv" and len(splits.parts) == 3
+    assert "leave-one-subject-out" in splits.description
+    np.testing.assert_array_equal(splits.eval_pos, np.arange(y.size))  # each row once
+    for tr, te in splits.parts:
+        assert len(set(subjects[te])) == 1 and subjects[te][0] not in set(subjects[tr])
+        assert np.intersect1d(tr, te).size == 0
+    # more subjects than inner folds: grouped folds, still no subject on both sides
+    many = np.tile(np.arange(8), 6).astype(str)
+    y8 = np.repeat(np.arange(4), 12)
+    grouped = make_splits(y8, "inner_cv", groups=many, inner_folds=4)
+    assert len(grouped.parts) == 4 and "grouped by subject" in grouped.description
+    for tr, te in grouped.parts:
+        assert not set(many[te]) & set(many[tr])
+    np.testing.assert_array_equal(grouped.eval_pos, np.arange(y8.size))
+    # one subject: stratified folds of videos, seeded
+    one = make_splits(y, "inner_cv", groups=np.full(y.size, "s1"), seed=3)
+    assert "stratified" in one.description and len(one.parts) == 5
+    again = make_splits(y, "inner_cv", groups=np.full(y.size, "s1"), seed=3)
+    for (a, b), (c, d) in zip(one.parts, again.parts):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)
+    with pytest.raises(ValueError, match="selection must be one of"):
+        make_splits(y, "bogus")
+    with pytest.raises(ValueError, match="only used with selection='validation'"):
+        make_splits(y, "inner_cv", validation=np.array([0, 1]))
+    with pytest.raises(ValueError, match="2 training videos"):
+        make_splits(np.arange(5), "inner_cv")
+
+
+def test_inner_cv_probabilities_are_out_of_fold():
+    # held-out scores come from SVMs that never saw the video: on average
+    # less confident in its true class than the final model's in-sample ones
+    feats, y = _blobs(spread=(2.0, 2.0, 2.0))
+    groups = np.arange(y.size) % 3
+    clf = FamilySVM(("f1",), probability=True, C_grid=(100.0,)).fit(feats, y, groups=groups)
+    assert clf.selection_.startswith("leave-one-subject-out")
+    held_out = clf.val_proba_
+    in_sample = clf.predict_proba(feats)
+    assert held_out.shape == in_sample.shape == (y.size, np.unique(y).size)
+    # same model family, same C: held-out scores are less confident on the truth
+    truth = np.searchsorted(clf.classes_, y)
+    assert held_out[np.arange(y.size), truth].mean() < in_sample[np.arange(y.size), truth].mean()
+    with pytest.raises(ValueError, match="refit='fit' applies to selection='validation'"):
+        FamilySVM(("f1",), refit="fit").fit(feats, y, groups=groups)
 
 
 def test_two_level_fusion_modes_and_predictions():
@@ -243,8 +308,8 @@ def test_two_level_fusion_modes_and_predictions():
 def test_refit_policy():
     feats, y = _blobs()
     fit, val = resolve_validation(y, None, 0.2, 0)
-    on_fit = FamilySVM(("f1",), refit="fit").fit(feats, y, validation=val)
-    on_train = FamilySVM(("f1",), refit="train").fit(feats, y, validation=val)
+    on_fit = FamilySVM(("f1",), refit="fit", selection="validation").fit(feats, y, validation=val)
+    on_train = FamilySVM(("f1",), refit="train", selection="validation").fit(feats, y, validation=val)
     assert len(on_fit.train_bank_) == fit.size
     assert len(on_train.train_bank_) == y.size
 
