@@ -185,6 +185,9 @@ class FisherVectorEncoder(TransformerMixin, BaseEstimator):
         Seeds the sample, the PCA and the GMM.
     max_iter : int
         EM iterations of the GMM (scikit-learn's ``GaussianMixture``).
+    n_jobs : int
+        Threads fitting the descriptor types' PCA + GMM in parallel (the
+        result does not depend on it).
     descriptor_types : tuple of str, optional
         Types to encode, in output order.  Default: those of ``traj``,
         ``hog``, ``hof``, ``mbhx``, ``mbhy`` present in the first training
@@ -219,7 +222,8 @@ class FisherVectorEncoder(TransformerMixin, BaseEstimator):
 
     def __init__(self, n_components: int = 256, pca_fraction: float = 0.5,
                  n_samples: int = 256000, seed: int = 0, max_iter: int = 100,
-                 descriptor_types: Optional[Tuple[str, ...]] = None):
+                 descriptor_types: Optional[Tuple[str, ...]] = None, n_jobs: int = 1):
+        self.n_jobs = n_jobs
         self.n_components = n_components
         self.pca_fraction = pca_fraction
         self.n_samples = n_samples
@@ -317,10 +321,8 @@ class FisherVectorEncoder(TransformerMixin, BaseEstimator):
         stops = np.concatenate([starts[1:], [take]])
         self.types_ = types
         self.dims_ = dims
-        self.pcas_ = {}
-        self.gmms_ = {}
-        n_out = 0
-        for t in types:
+
+        def fit_type(t):
             sample = np.empty((take, dims[t]), np.float64)
             for a, b in zip(starts, stops):          # runs of rows of one video (pick is sorted)
                 sample[a:b] = np.asarray(checked[owner[a]][t][local[a:b]], dtype=np.float64)
@@ -328,11 +330,22 @@ class FisherVectorEncoder(TransformerMixin, BaseEstimator):
             k = min(k, dims[t], take)
             pca = PCA(n_components=k, random_state=self.seed).fit(sample)
             z = pca.transform(sample)
+            del sample
             gmm = GaussianMixture(n_components=K, covariance_type="diag", max_iter=self.max_iter,
                                   random_state=self.seed).fit(z)
-            self.pcas_[t] = pca
-            self.gmms_[t] = gmm
-            n_out += 2 * K * k
+            return pca, gmm
+
+        # types are independent and seeded: the same models in any order, so
+        # they may be fitted by parallel threads (numpy and BLAS release the GIL)
+        if int(self.n_jobs) > 1 and len(types) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+            with ThreadPoolExecutor(max_workers=int(self.n_jobs)) as pool:
+                fitted = list(pool.map(fit_type, types))
+        else:
+            fitted = [fit_type(t) for t in types]
+        self.pcas_ = {t: f[0] for t, f in zip(types, fitted)}
+        self.gmms_ = {t: f[1] for t, f in zip(types, fitted)}
+        n_out = sum(2 * K * self.pcas_[t].n_components_ for t in types)
         self.n_features_out_ = n_out
         self.n_descriptors_ = take
         return self

@@ -191,3 +191,12 @@ def test_encoder_input_errors():
     enc = small().fit(vids)
     with pytest.raises(ValueError, match="one video id per video"):
         enc.transform(vids, video_ids=["a"])
+
+
+def test_parallel_type_fits_give_the_same_model():
+    rng = np.random.default_rng(5)
+    videos = [{"hof": rng.normal(size=(60, 6)).astype(np.float32),
+               "mbhx": rng.normal(size=(60, 4)).astype(np.float32)} for _ in range(4)]
+    one = FisherVectorEncoder(n_components=3, n_samples=200, seed=1, n_jobs=1).fit(videos)
+    two = FisherVectorEncoder(n_components=3, n_samples=200, seed=1, n_jobs=2).fit(videos)
+    np.testing.assert_array_equal(one.transform(videos), two.transform(videos))
