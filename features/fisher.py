@@ -20,6 +20,7 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
 # canonical order of F2's descriptor types (features.f2.DESCRIPTOR_TYPES)
@@ -201,6 +202,9 @@ class FisherVectorEncoder(TransformerMixin, BaseEstimator):
         Input dimension of each type.
     pcas_ : dict str -> sklearn.decomposition.PCA
     gmms_ : dict str -> sklearn.mixture.GaussianMixture
+    converged_, n_iter_ : dict str -> bool, int
+        Per type: whether EM met its tolerance within ``max_iter``, and the
+        iterations run.
     n_features_out_ : int
         Length of a video's Fisher vector: ``sum 2 * K * d'`` over types.
     n_descriptors_ : int
@@ -331,8 +335,12 @@ class FisherVectorEncoder(TransformerMixin, BaseEstimator):
             pca = PCA(n_components=k, random_state=self.seed).fit(sample)
             z = pca.transform(sample)
             del sample
-            gmm = GaussianMixture(n_components=K, covariance_type="diag", max_iter=self.max_iter,
-                                  random_state=self.seed).fit(z)
+            with warnings.catch_warnings():
+                # a capped EM budget is a choice (max_iter), not an anomaly: whether
+                # each GMM converged is kept in converged_ instead of a warning per type
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                gmm = GaussianMixture(n_components=K, covariance_type="diag",
+                                      max_iter=self.max_iter, random_state=self.seed).fit(z)
             return pca, gmm
 
         # types are independent and seeded: the same models in any order, so
@@ -345,6 +353,8 @@ class FisherVectorEncoder(TransformerMixin, BaseEstimator):
             fitted = [fit_type(t) for t in types]
         self.pcas_ = {t: f[0] for t, f in zip(types, fitted)}
         self.gmms_ = {t: f[1] for t, f in zip(types, fitted)}
+        self.converged_ = {t: bool(g.converged_) for t, g in self.gmms_.items()}
+        self.n_iter_ = {t: int(g.n_iter_) for t, g in self.gmms_.items()}
         n_out = sum(2 * K * self.pcas_[t].n_components_ for t in types)
         self.n_features_out_ = n_out
         self.n_descriptors_ = take

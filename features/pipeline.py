@@ -480,7 +480,9 @@ def _fit_f2(store, stages, records, labels, split, cfg, rgb_only, fit_jobs=1):
         enc.fit([per_video[i] for i in train])
         X = enc.transform(per_video, video_ids=[r.video_id for r in records])
     empty = [r.video_id for r, v in zip(records, per_video) if len(next(iter(v.values()))) == 0]
-    return np.asarray(X, np.float32), {"types": types, "empty_videos": empty}, enc
+    return np.asarray(X, np.float32), {"types": types, "empty_videos": empty,
+                                       "gmm_iterations": enc.n_iter_,
+                                       "gmm_converged": enc.converged_}, enc
 
 
 def _fit_f3(store, stages, records, labels, split, cfg, rgb_only, fit_jobs=1):

@@ -200,3 +200,12 @@ def test_parallel_type_fits_give_the_same_model():
     one = FisherVectorEncoder(n_components=3, n_samples=200, seed=1, n_jobs=1).fit(videos)
     two = FisherVectorEncoder(n_components=3, n_samples=200, seed=1, n_jobs=2).fit(videos)
     np.testing.assert_array_equal(one.transform(videos), two.transform(videos))
+
+
+def test_capped_em_is_reported_not_warned():
+    rng = np.random.default_rng(6)
+    videos = [{"hof": rng.normal(size=(80, 6)).astype(np.float32)} for _ in range(3)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        enc = FisherVectorEncoder(n_components=4, n_samples=200, seed=0, max_iter=1).fit(videos)
+    assert enc.n_iter_ == {"hof": 1} and enc.converged_ == {"hof": False}
