@@ -200,7 +200,7 @@ def predict_video(model: FusionModel, features_by_family: Dict[str, np.ndarray]
     bank = FeatureBank(rows)
     fusion = model.fusion
     scores = fusion.predict_proba(bank)
-    pred = fusion.classes_[np.argmax(scores, axis=1)]
+    pred = fusion.predict(bank)
     if model.memory is not None:
         pred, scores = model.memory.refine(bank, pred, scores)
     full = np.zeros(len(model.classes))

@@ -634,6 +634,14 @@ def make_splits(y: np.ndarray, selection: str = "inner_cv", *, validation=None, 
     return Splits("inner_cv", usable, how)
 
 
+def _pred_from_decisions(dec: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """The SVM's labels from its one-vs-rest decision values (one column for
+    two classes: positive means ``classes[1]``)."""
+    if dec.shape[1] == 1:
+        return classes[(dec[:, 0] > 0).astype(np.int64)]
+    return classes[np.argmax(dec, axis=1)]
+
+
 def _expand_proba(proba: np.ndarray, have: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """Columns of ``proba`` (over ``have``) placed into columns over ``classes``."""
     if np.array_equal(have, classes):
@@ -758,6 +766,7 @@ class FamilySVM(ClassifierMixin, BaseEstimator):
                 model = _CalibratedSVC.from_parts(
                     svc, platt, f"Platt on out-of-fold decisions ({splits.description})")
                 self.val_proba_ = model.proba_from_decisions(dec)
+                self.val_pred_ = _pred_from_decisions(dec, self.classes_)
             else:
                 model = svc
             self.model_ = model
@@ -770,9 +779,9 @@ class FamilySVM(ClassifierMixin, BaseEstimator):
             fit_bank = bank.take(fit_pos)
             cal = _CalibratedSVC(self.C_, self.calibration_cv, self.seed).fit(
                 fit_bank.kernel(families), y[fit_pos])
-            self.val_proba_ = _expand_proba(
-                cal.predict_proba(bank.take(val_pos).kernel(families, fit_bank)),
-                cal.classes_, self.classes_)
+            K_val = bank.take(val_pos).kernel(families, fit_bank)
+            self.val_proba_ = _expand_proba(cal.predict_proba(K_val), cal.classes_, self.classes_)
+            self.val_pred_ = cal.svc_.predict(K_val)
             model = cal
         final = fit_pos if self.refit == "fit" else np.arange(len(y))
         train_bank = bank.take(final).restrict(families)
@@ -1008,7 +1017,10 @@ class TwoLevelFusion(BaseEstimator):
             self.alpha_ = fixed_alpha
         self.val_idx_ = val_pos
         self.val_proba_ = fuse_scores(p1, p2, self.alpha_)
-        self.val_pred_ = self.classes_[np.argmax(self.val_proba_, axis=1)]
+        if self.mode_ == "two_level":
+            self.val_pred_ = self.classes_[np.argmax(self.val_proba_, axis=1)]
+        else:  # one classifier: its own SVM decision (no fusion to calibrate for)
+            self.val_pred_ = self._single().val_pred_
         self.val_accuracy_ = float(np.mean(self.val_pred_ == y[val_pos]))
         return self
 
@@ -1025,7 +1037,15 @@ class TwoLevelFusion(BaseEstimator):
         p1, p2 = self.component_proba(X)
         return fuse_scores(p1, p2, self.alpha_)
 
+    def _single(self) -> FamilySVM:
+        return self.clf1_ if self.clf1_ is not None else self.clf2_
+
     def predict(self, X) -> np.ndarray:
-        """Labels of the highest fused score, shape (n,)."""
+        """Labels of the highest fused score, shape (n,).  With one classifier
+        (``mode_`` ``"rgb_only"`` / ``"skeleton_only"``) its SVM decides, so
+        the result equals that family's plain SVM; probabilities (Platt
+        sigmoids per class) only serve the late fusion."""
         _check_is_fitted(self, "mode_")
+        if self.mode_ != "two_level":
+            return np.asarray(self._single().predict(X))
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]

@@ -217,3 +217,14 @@ def test_importing_fusion_is_light():
             "print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_single_classifier_mode_predicts_like_its_family_svm(tmp_path):
+    """RGB-only data: the 'two-level' column is clf1 alone, i.e. the same SVM
+    as the F1+F2 ablation (not the argmax of its calibrated probabilities)."""
+    folds = synthetic_folds(dataset="cad120", n_classes=5, n_subjects=3, videos_per_class=3,
+                            dims={"f1": 16, "f2": 24, "f3": 0}, noise=2.5, seed=3)
+    report = run_fusion(folds, tmp_path, seed=0, epsilon=2.0)  # no pair can reach 2.0
+    for f in report["folds"]:
+        assert f["accuracy"]["two_level"] == f["accuracy"]["early_f1f2"]
+        assert f["accuracy"]["two_level_pairs"] == f["accuracy"]["two_level"]
