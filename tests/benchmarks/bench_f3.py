@@ -60,6 +60,8 @@ def main():
     ap.add_argument("--max-epochs", type=int, default=F3Config().max_epochs)
     ap.add_argument("--patience", type=int, default=F3Config().patience)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=F3Config().mirror,
+                    help="train on left-right mirrored copies too (the pipeline's default)")
     args = ap.parse_args()
 
     rng = np.random.default_rng(args.seed)
@@ -80,7 +82,8 @@ def main():
     val_seqs = [s for s, v in zip(train, val_mask) if v]
     t1 = time.perf_counter()
     model = SkeletonLSTM(hidden=args.hidden, max_len=args.max_len, max_epochs=args.max_epochs,
-                         patience=args.patience, seed=args.seed)
+                         patience=args.patience, seed=args.seed,
+                         mirror_joints=CAD_15.mirror_permutation if args.mirror else None)
     model.fit(fit_seqs, y_train[~val_mask], val_seqs, y_train[val_mask])
     t_fit = time.perf_counter() - t1
     t2 = time.perf_counter()
@@ -94,7 +97,7 @@ def main():
     print("BENCH " + json.dumps({"name": "f3_fold_seconds", "value": round(total, 2), "unit": "s",
                                  "goal": GOAL_S, "ratio": round(total / GOAL_S, 3),
                                  "epochs": model.n_epochs_, "hidden": args.hidden,
-                                 "max_len": args.max_len}))
+                                 "max_len": args.max_len, "mirror": bool(args.mirror)}))
 
 
 if __name__ == "__main__":
