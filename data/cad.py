@@ -62,7 +62,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .errors import DataFormatError, DatasetLayoutError, UnsafePathError, short_repr
-from .record import SkeletonSequence, VideoRecord
+from .record import SkeletonSequence, VideoRecord, expected_number, unusable_numbers
 from .video import frame_number, list_frames
 
 __all__ = [
@@ -245,11 +245,12 @@ def parse_cad_skeleton(path) -> SkeletonSequence:
     except ValueError:
         _raise_bad_value(path, rows, row_lines)
         raise  # pragma: no cover - _raise_bad_value always raises
-    bad = ~np.isfinite(values)
+    bad = unusable_numbers(values)
     if bad.any():
         r, c = np.argwhere(bad)[0]
         text = rows[r].split(",")[c].strip()
-        raise DataFormatError(path, f"a finite number in column {c + 1} ({_column_name(c)}); "
+        raise DataFormatError(path, f"{expected_number(values[r, c])} in column {c + 1} "
+                              f"({_column_name(c)}); "
                               "missing joints are written 0,0,0 with CONF 0",
                               short_repr(text), line=row_lines[r])
 

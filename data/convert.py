@@ -23,7 +23,7 @@ import numpy as np
 
 from .errors import DataFormatError, short_repr
 from .manifest import MANIFEST_NAME, write_manifest
-from .record import VideoRecord
+from .record import VideoRecord, expected_number, unusable_numbers
 from .video import FrameSource
 
 
@@ -72,10 +72,6 @@ UTK_JOINTS = 20
 _UTK_FIELDS = 1 + 3 * UTK_JOINTS
 _UTK_RUN = re.compile(r"s(\d+)_e(\d+)\Z")
 _UTK_SEGMENT = re.compile(r"(\w+)\s*:\s*(.*)\Z")
-
-
-#: Largest plausible |coordinate| of a UTKinect joint, in metres (the sensor sees ~4 m).
-UTK_MAX_COORD = 1e3
 
 
 def read_utkinect_joints(path) -> Tuple[np.ndarray, np.ndarray, int]:
@@ -131,13 +127,13 @@ def read_utkinect_joints(path) -> Tuple[np.ndarray, np.ndarray, int]:
     if bad.size:
         raise DataFormatError(path, "a non-negative integer frame id first", short_repr(rows[bad[0]][0]),
                               line=lines[bad[0]])
-    # NaN marks a missing value; an infinity or a value float32 cannot hold is corrupt
+    # NaN marks a missing value; an infinity or a huge value is corrupt
     coords = data[:, 1:]
-    bad = np.flatnonzero((np.isinf(coords) | (np.abs(coords) > UTK_MAX_COORD)).any(axis=1))
-    if bad.size:
-        col = int(np.flatnonzero(np.isinf(coords[bad[0]]) | (np.abs(coords[bad[0]]) > UTK_MAX_COORD))[0])
-        raise DataFormatError(path, f"joint coordinates in metres (|x| <= {UTK_MAX_COORD:g})",
-                              short_repr(rows[bad[0]][col + 1]), line=lines[bad[0]])
+    refused = unusable_numbers(coords) & ~np.isnan(coords)
+    if refused.any():
+        r, c = np.argwhere(refused)[0]
+        raise DataFormatError(path, f"{expected_number(coords[r, c])} (joint coordinates in metres)",
+                              short_repr(rows[r][c + 1]), line=lines[r])
     uniq, first = np.unique(ids.astype(np.int64), return_index=True)
     joints = coords[first].reshape(-1, UTK_JOINTS, 3).astype(np.float32)
     return uniq, joints, int(len(ids) - len(uniq))

@@ -41,7 +41,7 @@ import numpy as np
 
 from .errors import DataFormatError, DatasetLayoutError, short_repr
 from .geometry import get_camera
-from .record import SkeletonSequence, VideoRecord
+from .record import SkeletonSequence, VideoRecord, expected_number, unusable_numbers
 
 __all__ = ["MSR_ACTIONS", "MSR_SETUPS", "MSR_SCREEN_SIZE", "parse_msr_skeleton",
            "load_msr_skeleton", "read_msr_daily", "write_msr_skeleton"]
@@ -231,10 +231,10 @@ def parse_msr_skeleton(path) -> SkeletonSequence:
     except ValueError:
         _raise_bad_value(path, kept, kept_first)
         raise  # pragma: no cover
-    bad = ~np.isfinite(values)
+    bad = unusable_numbers(values)
     if bad.any():
         r, c = np.argwhere(bad)[0]
-        raise DataFormatError(path, f"a finite number in column {c + 1}",
+        raise DataFormatError(path, f"{expected_number(values[r, c])} in column {c + 1}",
                               short_repr(kept[r].split()[c]), line=_kept_line(kept_first, r))
     values = values.reshape(len(present), MSR_N_JOINTS, 2, 4)
     xyz = values[:, :, 0, :3]

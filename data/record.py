@@ -9,6 +9,22 @@ import numpy as np
 
 from .layouts import JointLayout, get_layout
 
+#: Largest |value| a skeleton file may hold: beyond it a number (1e308...) is
+#: corrupt, and scaled to metres or pixels it would overflow float32 to inf.
+MAX_ABS_VALUE = 1e30
+
+
+def unusable_numbers(values: np.ndarray) -> np.ndarray:
+    """Mask of the values a reader must refuse: NaN, infinities and magnitudes
+    above :data:`MAX_ABS_VALUE`."""
+    with np.errstate(invalid="ignore"):
+        return ~np.isfinite(values) | (np.abs(values) > MAX_ABS_VALUE)
+
+
+def expected_number(value: float) -> str:
+    """What a reader expected in place of a refused ``value``."""
+    return "a finite number" if not np.isfinite(value) else f"a number with |x| <= {MAX_ABS_VALUE:g}"
+
 
 @dataclass(frozen=True)
 class SkeletonSequence:
