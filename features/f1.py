@@ -17,7 +17,7 @@ torch-free: the network side lives in :mod:`features.cnn`.
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Optional, Tuple
 
 import numpy as np
@@ -27,6 +27,7 @@ from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
 from .body_parts import N_PARTS, PART_NAMES
+from ._config import config_from_dict
 
 F1_VERSION = 1
 _SELECT = ("best", "all")
@@ -117,11 +118,7 @@ class F1Config:
 
     @classmethod
     def from_dict(cls, d: dict) -> "F1Config":
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown F1Config fields {sorted(unknown)}; expected some of {sorted(names)}")
-        return cls(**d)
+        return config_from_dict(cls, d)
 
 
 def _check_frame_desc(frame_desc) -> np.ndarray:

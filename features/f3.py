@@ -60,7 +60,7 @@ from __future__ import annotations
 
 import copy
 import warnings
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -70,6 +70,8 @@ from sklearn.utils.validation import check_is_fitted
 from data.geometry import normalise_skeleton
 from data.layouts import JointLayout
 from data.record import SkeletonSequence, VideoRecord
+
+from ._config import config_from_dict
 
 F3_VERSION = 1
 #: LSTM units per layer in the thesis (section 3.4.1).
@@ -133,11 +135,7 @@ class F3Config:
 
     @classmethod
     def from_dict(cls, d: dict) -> "F3Config":
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown F3Config fields {sorted(unknown)}; expected some of {sorted(names)}")
-        return cls(**d)
+        return config_from_dict(cls, d)
 
 
 def _validate_params(hidden, layers, dropout, lr, max_epochs, patience, batch_size, max_len,

@@ -39,7 +39,7 @@ import numpy as np
 
 from data.atomic import atomic_write_bytes
 from data.errors import AdlError, StoreError
-from data.protocols import Fold, make_folds, validation_split
+from data.protocols import make_folds, validation_split
 from data.record import VideoRecord
 from data.registry import load_records
 

@@ -8,7 +8,6 @@ features are read from that cache when present, computed otherwise.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Dict, Optional, Tuple
 
 import numpy as np

@@ -66,7 +66,6 @@ _PAD_EXTRA_ID = 0xADA1  # private zip extra field used to align stored members
 _ALIGN = 64  # numpy pads .npy headers to 64 bytes; we align the member start too
 
 
-_HOST = HOST_TAG
 
 
 # ---------------------------------------------------------------------------
@@ -356,7 +355,6 @@ def _read_entry(path: Path, mmap: bool, *, arrays: bool = True):
 # atomic file writing
 
 
-_temp_path = temp_path
 
 
 def _discard(path: Optional[Path]) -> None:
@@ -407,7 +405,7 @@ def _atomic_write(final: Path, write: Callable, *, fsync: bool) -> None:
     ``write(fileobj)`` fills the temp file.  On any failure (or interrupt) the
     temp file is removed and ``final`` keeps its previous state.
     """
-    tmp = _temp_path(final)
+    tmp = temp_path(final)
     created = False
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -739,7 +737,7 @@ class FeatureStore:
                     age = now - entry.stat(follow_symlinks=False).st_mtime
                 except FileNotFoundError:
                     continue
-                dead = m["host"] == _HOST and not _pid_alive(int(m["pid"]))
+                dead = m["host"] == HOST_TAG and not _pid_alive(int(m["pid"]))
                 if age > older_than or dead:
                     path = Path(entry.path)
                     try:
@@ -806,7 +804,7 @@ class FeatureStore:
         for name in children:
             if name == keep.digest or not _DIGEST_RE.fullmatch(name) or not (d / name).is_dir():
                 continue
-            tmp = _temp_path(d / name)
+            tmp = temp_path(d / name)
             try:
                 os.rename(d / name, tmp)
             except FileNotFoundError:

@@ -505,7 +505,6 @@ def orb_features(grey: np.ndarray, *, n_features: int = 500, boxes=None, detecto
     points : ndarray, shape (K, 2), float32
     descriptors : ndarray, shape (K, 32), uint8, or None when K == 0
     """
-    cv2 = _cv2()
     orb = detector if detector is not None else make_orb(n_features)
     kps, desc = orb.detectAndCompute(grey, boxes_mask(grey.shape[:2], boxes))
     if not kps or desc is None:

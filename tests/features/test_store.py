@@ -630,7 +630,7 @@ def _dead_pid():
 def test_cleanup_temp_removes_only_stale_temps(store, key):
     d = store.stage_dir(key)
     store.put(key, "v", {"a": np.zeros(5)})
-    host = store_mod._HOST
+    host = store_mod.HOST_TAG
     dead = d / f".w.npz.tmp-{host}-{_dead_pid()}-00aa"
     live = d / f".x.npz.tmp-{host}-{os.getpid()}-00bb"
     old_live = d / f".y.npz.tmp-{host}-{os.getpid()}-00cc"

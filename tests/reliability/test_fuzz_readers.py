@@ -14,7 +14,6 @@ The number of cases tried is printed (``pytest -s``) and asserted.
 from __future__ import annotations
 
 import re
-import shutil
 import tracemalloc
 from pathlib import Path
 
@@ -47,6 +46,14 @@ NPY_MUTATIONS = ("truncate", "flip", "shape_claim", "dtype_claim")
 CASES: dict = {}
 
 
+def _flip(data: bytes, draw) -> bytes:
+    """One byte XOR-ed with a non-zero mask."""
+    if not data:
+        return data
+    pos = draw(st.integers(0, len(data) - 1))
+    return data[:pos] + bytes([data[pos] ^ draw(st.integers(1, 255))]) + data[pos + 1:]
+
+
 def _mutate_text(data: bytes, draw) -> bytes:
     kind = draw(st.sampled_from(TEXT_MUTATIONS))
     lines = data.split(b"\n")
@@ -56,10 +63,7 @@ def _mutate_text(data: bytes, draw) -> bytes:
     if kind == "truncate":
         return data[: draw(st.integers(0, len(data)))]
     if kind == "flip":
-        if not data:
-            return data
-        pos = draw(st.integers(0, len(data) - 1))
-        return data[:pos] + bytes([data[pos] ^ draw(st.integers(1, 255))]) + data[pos + 1:]
+        return _flip(data, draw)
     if kind == "extra_column":
         lines[i] = line + sep + draw(st.sampled_from(_SPECIAL + [b"3.5"]))
     elif kind == "missing_column":
@@ -94,10 +98,7 @@ def _mutate_npy(data: bytes, draw) -> bytes:
     if kind == "truncate":
         return data[: draw(st.integers(0, len(data)))]
     if kind == "flip":
-        if not data:
-            return data
-        pos = draw(st.integers(0, len(data) - 1))
-        return data[:pos] + bytes([data[pos] ^ draw(st.integers(1, 255))]) + data[pos + 1:]
+        return _flip(data, draw)
     if b"\n" not in data:
         return data
     header_end = data.index(b"\n") + 1
