@@ -204,6 +204,9 @@ def convert_biisc(src, out):
               help="F2: training descriptors sampled to fit PCA + GMM.")
 @click.option("--gmm-iter", type=click.IntRange(min=1), default=30, show_default=True,
               help="F2: EM iterations of each GMM (tolerance 1e-3 may stop earlier).")
+@click.option("--f2-mirror", is_flag=True,
+              help="F2: Fisher vectors of each video's descriptors and their left-right mirror "
+                   "images (handedness-invariant F2; not in the thesis).")
 @click.option("--lstm-units", type=int, default=None,
               help="F3: LSTM hidden units (default: the thesis's value for the dataset).")
 @click.option("--lstm-epochs", type=int, default=60, show_default=True)
@@ -222,8 +225,8 @@ def convert_biisc(src, out):
 @friendly_errors
 def features(dataset, root, cache, only, train_subjects, weights, backbone, input_size,
              frame_stride, trajectory_length, max_scales, no_hog, gmm_size, gmm_samples,
-             gmm_iter, lstm_units, lstm_epochs, lstm_max_len, augment, mirror, jobs, scheduler,
-             media_root, seed):
+             gmm_iter, f2_mirror, lstm_units, lstm_epochs, lstm_max_len, augment, mirror, jobs,
+             scheduler, media_root, seed):
     """Compute (or resume) F1, F2, F3 for every fold of DATASET."""
     from data.protocols import parse_subject_list
     from features.f1 import F1Config
@@ -243,7 +246,8 @@ def features(dataset, root, cache, only, train_subjects, weights, backbone, inpu
                     frame_stride=frame_stride, seed=seed),
         f2=F2Config(trajectory_length=trajectory_length, max_scales=max_scales, hog=not no_hog),
         f3=F3Config.for_dataset(dataset, **f3_over),
-        fisher=FisherConfig(n_components=gmm_size, n_samples=gmm_samples, max_iter=gmm_iter),
+        fisher=FisherConfig(n_components=gmm_size, n_samples=gmm_samples, max_iter=gmm_iter,
+                            mirror=f2_mirror),
         seed=seed,
         train_subjects=parse_subject_list(train_subjects) if train_subjects else None)
     summary = run_features(dataset, root, cache, cfg, jobs=jobs, scheduler=scheduler,

@@ -471,3 +471,67 @@ def pool_temporal(frame_descriptors: np.ndarray, *, n_t_cells: int = N_T_CELLS) 
         raise ValueError(f"expected a trajectory length >= n_t_cells = {n_t_cells}, got {L}")
     pooled = fd[:, : s * n_t_cells].reshape(n, n_t_cells, s, d).mean(2)
     return pooled.reshape(n, n_t_cells * d)
+
+
+# --------------------------------------------------------------------------- mirroring
+def mirror_bin_map(kind: str, n_bins: int = N_ORIENTATIONS) -> np.ndarray:
+    """Where each orientation bin goes when the video is flipped left-right.
+
+    Bin ``b`` is centred on the angle ``b * 360 / n_bins`` (image axes, y
+    down).  A flip maps a vector ``(a, b)`` of the image gradient (HOG), the
+    flow (HOF) or the gradient of the flow's y component (MBHy) to
+    ``(-a, b)``: angle ``180 - theta``, bin ``(n/2 - b) mod n``.  The gradient
+    of the flow's x component (MBHx) becomes ``(a, -b)`` (the x component
+    and the x derivative both change sign): angle ``-theta``, bin ``-b mod n``.
+    HOF's "no motion" bin stays.  The linear split between neighbouring bins
+    is preserved exactly, since bin centres map onto bin centres.
+    """
+    b = np.arange(n_bins)
+    if kind in ("hog", "hof", "mbhy"):
+        out = (n_bins // 2 - b) % n_bins
+    elif kind == "mbhx":
+        out = (-b) % n_bins
+    else:
+        raise ValueError(f"unknown histogram type {kind!r}; expected hog, hof, mbhx or mbhy")
+    if kind == "hof":
+        out = np.append(out, n_bins)
+    return out
+
+
+def mirror_descriptors(descriptors, *, n_xy_cells: int = N_XY_CELLS,
+                       n_t_cells: int = N_T_CELLS) -> Dict[str, np.ndarray]:
+    """The descriptors a left-right flipped video would give (up to the pixel grid).
+
+    Trajectory shape: ``dx`` changes sign.  HOG/HOF/MBH: the x cells are
+    swapped and the bins permuted (:func:`mirror_bin_map`); the per-frame
+    normalisation is over all cells and bins, so it commutes with this
+    permutation.  Other keys (``positions``) are returned unchanged.
+
+    Parameters
+    ----------
+    descriptors : mapping str -> ndarray (N, d)
+        As returned by :func:`features.f2.extract_f2` (any subset of types).
+
+    Returns
+    -------
+    dict str -> ndarray
+        Same keys, shapes and dtypes.
+    """
+    out = {}
+    for t, a in descriptors.items():
+        a = np.asarray(a)
+        if t == "traj":
+            m = a.copy()
+            m[:, 0::2] *= -1
+        elif t in TYPE_BINS:
+            bins = TYPE_BINS[t]
+            expect = n_t_cells * n_xy_cells * n_xy_cells * bins
+            if a.ndim != 2 or a.shape[1] != expect:
+                raise ValueError(f"expected {t} descriptors of shape (N, {expect}), got {a.shape}")
+            v = a.reshape(len(a), n_t_cells, n_xy_cells, n_xy_cells, bins)   # t, x, y, bin
+            m = np.ascontiguousarray(v[:, :, ::-1][..., mirror_bin_map(t, N_ORIENTATIONS)])
+            m = m.reshape(a.shape)
+        else:
+            m = a
+        out[t] = m
+    return out

@@ -65,6 +65,12 @@ class FisherConfig:
     #: minutes per type on one core (scikit-learn's default, 100, took over
     #: 15 min per fold on BIISC).
     max_iter: int = 30
+    #: Not in the thesis (default off): encode every video with its
+    #: descriptors *and* their left-right mirror images
+    #: (:func:`features.idt_descriptors.mirror_descriptors`), PCA and GMM fitted
+    #: on both, so that a video and its mirror image get the same F2 (a
+    #: left-handed subject looks like a right-handed one).
+    mirror: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,30 @@ def source_fingerprint(record: VideoRecord) -> str:
         except OSError:
             parts.append(f"{p}:missing")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def inputs_digest(records: Sequence[VideoRecord], *, content: bool = True) -> str:
+    """What a fold entry was computed from: every video's id, label and subject
+    (the split), and with ``content`` its source fingerprint (the fits).
+
+    Fold entries are keyed by configuration; this digest, kept in their
+    metadata, makes a changed, added or removed video refit them.
+    """
+    h = hashlib.sha256()
+    for r in records:
+        fp = source_fingerprint(r) if content else ""
+        h.update(f"{r.video_id}\x00{r.label}\x00{r.subject}\x00{fp}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def _current(store: FeatureStore, key: StageKey, item: str, inputs: str) -> bool:
+    """The entry exists and was computed from ``inputs``."""
+    if not store.has(key, item):
+        return False
+    try:
+        return store.get_meta(key, item).get("inputs") == inputs
+    except StoreError:
+        return False  # a corrupt entry is recomputed
 
 
 def _frame_size(record: VideoRecord) -> Tuple[int, int]:
@@ -360,23 +390,26 @@ def run_features(dataset: str, root, cache, config: Optional[FeaturesConfig] = N
     # -- per fold -----------------------------------------------------------------------------
     folds = make_folds(records, cfg.protocol, cfg.train_subjects)
     labels = np.array([r.label for r in records])
+    split_inputs = inputs_digest(records, content=False)
+    fit_inputs = inputs_digest(records)
     for fold in folds:
-        if not store.has(stages.split, fold.name):
+        if not _current(store, stages.split, fold.name, split_inputs):
             train, test = fold.split(records)
             fit_pos, val_pos = validation_split(labels[train], cfg.val_fraction, seed=cfg.seed)
             store.put(stages.split, fold.name,
                       {"fit_idx": train[fit_pos], "val_idx": train[val_pos], "test_idx": test},
                       {"test_subjects": list(fold.test_subjects),
-                       "train_subjects": list(fold.train_subjects)})
+                       "train_subjects": list(fold.train_subjects), "inputs": split_inputs})
     n_fold = {f: 0 for f in families}
     for fold in _progress(folds, "folds", progress):
         split = store.get(stages.split, fold.name, mmap=False)
         for fam in families:
             key = stages.fold_key(fam)
-            if store.has(key, fold.name):
+            if _current(store, key, fold.name, fit_inputs):
                 continue
             X, info, model = _FIT_FOLD[fam](store, stages, records, labels, split, cfg, rgb_only,
                                             max(1, int(jobs)))
+            info = dict(info, inputs=fit_inputs)
             model_path = store.stage_dir(key) / f"{fold.name}.model.joblib"
             _atomic_dump(model, model_path)
             store.put(key, fold.name, {"X": X}, info)
@@ -461,13 +494,18 @@ def _fit_f1(store, stages, records, labels, split, cfg, rgb_only, fit_jobs=1):
 
 def _fit_f2(store, stages, records, labels, split, cfg, rgb_only, fit_jobs=1):
     from .fisher import FisherVectorEncoder
+    from .idt_descriptors import mirror_descriptors
     types = None
     per_video = []
     for r in records:
         e = store.get(stages.f2_raw, r.video_id)
         if types is None:
             types = [t for t in ("traj", "hog", "hof", "mbhx", "mbhy") if t in e]
-        per_video.append({t: np.asarray(e[t], np.float32) for t in types})
+        d = {t: np.asarray(e[t], np.float32) for t in types}
+        if cfg.fisher.mirror:
+            m = mirror_descriptors(d, n_xy_cells=cfg.f2.n_xy_cells, n_t_cells=cfg.f2.n_t_cells)
+            d = {t: np.concatenate([d[t], m[t]]) for t in types}
+        per_video.append(d)
     train = np.concatenate([split["fit_idx"], split["val_idx"]])
     enc = FisherVectorEncoder(n_components=cfg.fisher.n_components,
                               pca_fraction=cfg.fisher.pca_fraction,

@@ -288,3 +288,18 @@ def test_output_blocks_keep_rows_in_order_across_blocks(monkeypatch):
     for k in ("traj", "hof", "positions"):
         want = np.concatenate([p[k] for p in parts]).astype(res[k].dtype)
         np.testing.assert_array_equal(res[k], want)
+
+
+def test_mirrored_descriptors_resemble_those_of_the_flipped_video(square_out):
+    """mirror_descriptors(F2(video)) ~ F2(flip(video)): per type, the mean
+    descriptor of the mirrored set is far closer to the flipped video's than
+    the unmirrored one (the pixel grid keeps them from being identical)."""
+    from features.idt_descriptors import mirror_descriptors
+    flipped = run([np.ascontiguousarray(f[:, ::-1]) for f in square_frames()])
+    mirrored = mirror_descriptors(square_out)
+    assert abs(len(flipped["traj"]) - len(square_out["traj"])) <= 0.2 * len(square_out["traj"])
+    for t in ("traj", "hog", "hof", "mbhx", "mbhy"):
+        want = flipped[t].astype(np.float64).mean(0)
+        near = np.linalg.norm(mirrored[t].astype(np.float64).mean(0) - want)
+        far = np.linalg.norm(square_out[t].astype(np.float64).mean(0) - want)
+        assert near < 0.2 * far, (t, near, far)

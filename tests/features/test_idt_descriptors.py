@@ -185,3 +185,51 @@ def test_pool_temporal_averages_cells_of_five_frames():
         D.pool_temporal(np.zeros((2, 3)))
     with pytest.raises(ValueError, match="trajectory length >= n_t_cells"):
         D.pool_temporal(np.zeros((1, 2, 4)))
+
+
+# --------------------------------------------------------------------------- mirroring
+def test_mirror_bin_maps_follow_a_flipped_vector_field():
+    """A left-right flip turns a gradient/flow vector (a, b) into (-a, b) (HOG,
+    HOF, MBHy) or, for the gradient of the flow's x component, (a, -b) (MBHx):
+    the per-pixel histograms of the flipped vectors are the permuted ones."""
+    rng = np.random.default_rng(3)
+    dx, dy = rng.normal(0, 2, (2, 40, 50)).astype(np.float32)
+    for kind, (fx, fy) in {"hog": (-dx, dy), "mbhy": (-dx, dy), "mbhx": (dx, -dy)}.items():
+        m = D.mirror_bin_map(kind)
+        np.testing.assert_allclose(D.orientation_bins(fx, fy), D.orientation_bins(dx, dy)[..., m],
+                                   atol=1e-4, err_msg=kind)
+    m = D.mirror_bin_map("hof")
+    assert len(m) == 9 and m[8] == 8
+    np.testing.assert_allclose(D.orientation_bins(-dx, dy, min_flow=0.4),
+                               D.orientation_bins(dx, dy, min_flow=0.4)[..., m], atol=1e-4)
+    assert np.array_equal(D.mirror_bin_map("hog"), [4, 3, 2, 1, 0, 7, 6, 5])
+    assert np.array_equal(D.mirror_bin_map("mbhx"), [0, 7, 6, 5, 4, 3, 2, 1])
+    with pytest.raises(ValueError, match="unknown histogram type"):
+        D.mirror_bin_map("traj")
+
+
+def test_mirror_descriptors_swaps_x_cells_permutes_bins_and_negates_dx():
+    rng = np.random.default_rng(0)
+    n = 7
+    desc = {t: rng.random((n, d)).astype(np.float16) for t, d in D.descriptor_dims().items()}
+    desc["positions"] = rng.random((n, 3)).astype(np.float32)
+    m = D.mirror_descriptors(desc)
+    assert {k: (v.shape, v.dtype) for k, v in m.items()} == \
+        {k: (v.shape, v.dtype) for k, v in desc.items()}
+    assert np.array_equal(m["positions"], desc["positions"])
+    assert np.array_equal(m["traj"][:, 0::2], -desc["traj"][:, 0::2])
+    assert np.array_equal(m["traj"][:, 1::2], desc["traj"][:, 1::2])
+    # HOF: (t, x, y, bin); value of cell (t=1, x=0, y=1, bin 2) moves to (1, 1, 1, 4 - 2)
+    a = desc["hof"].reshape(n, 3, 2, 2, 9)
+    b = m["hof"].reshape(n, 3, 2, 2, 9)
+    assert np.array_equal(b[:, 1, 1, 1, 2], a[:, 1, 0, 1, 2])
+    assert np.array_equal(b[:, 2, 0, 0, 8], a[:, 2, 1, 0, 8])       # "no motion" stays
+    # MBHx bin 1 -> 7
+    a = desc["mbhx"].reshape(n, 3, 2, 2, 8)
+    b = m["mbhx"].reshape(n, 3, 2, 2, 8)
+    assert np.array_equal(b[:, 0, 0, 1, 7], a[:, 0, 1, 1, 1])
+    # an involution
+    twice = D.mirror_descriptors(m)
+    assert all(np.array_equal(twice[k], desc[k]) for k in desc)
+    with pytest.raises(ValueError, match="expected hog descriptors"):
+        D.mirror_descriptors({"hog": np.zeros((2, 95))})

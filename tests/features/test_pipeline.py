@@ -69,6 +69,11 @@ def test_changed_config_recomputes_only_dependants(tiny, tmp_path):
     s = P.run_features("cad120", tiny, cache, _cfg(fisher=P.FisherConfig(n_components=2, n_samples=2000)),
                        progress=False, log=lambda m: None)
     assert {k: v for k, v in s.computed.items() if v} == {"f2_fold": 3}
+    # mirrored Fisher vectors: only the F2 folds
+    s = P.run_features("cad120", tiny, cache,
+                       _cfg(fisher=P.FisherConfig(n_components=2, n_samples=2000, mirror=True)),
+                       progress=False, log=lambda m: None)
+    assert {k: v for k, v in s.computed.items() if v} == {"f2_fold": 3}
     # trajectory length: raw F2 and its folds
     s = P.run_features("cad120", tiny, cache, _cfg(f2=F2Config(max_scales=2, trajectory_length=4)),
                        progress=False, log=lambda m: None)
@@ -103,7 +108,35 @@ def test_changed_source_file_is_recomputed(tiny, tmp_path):
     st = skel.stat()
     os.utime(skel, ns=(st.st_atime_ns, st.st_mtime_ns + 10_000_000))
     s = P.run_features("cad120", tiny, cache, _cfg(families=("f3",)), progress=False, log=lambda m: None)
-    assert s.computed["skeleton"] == 1
+    # the video's entry and every fold fitted from it (they were kept, stale, before)
+    assert s.computed == {"skeleton": 1, "f3_fold": 3}
+    s = P.run_features("cad120", tiny, cache, _cfg(families=("f3",)), progress=False, log=lambda m: None)
+    assert sum(s.computed.values()) == 0
+
+
+def test_removed_video_redoes_the_splits_and_fits(tiny, tmp_path):
+    import shutil
+    from data.registry import load_records
+    root = tmp_path / "data"
+    shutil.copytree(tiny, root)
+    cache = tmp_path / "cache"
+    cfg = _cfg(families=("f3",))
+    P.run_features("cad120", root, cache, cfg, progress=False, log=lambda m: None)
+    before = P.load_fold_features(cache, "cad120")
+    victim = load_records("cad120", root)[0]
+    for kind in ("annotations", "rgbd_images"):     # one subject's videos of one class
+        shutil.rmtree(root / f"Subject{victim.subject}_{kind}" / victim.label)
+    recs = load_records("cad120", root)
+    assert 0 < len(recs) < len(before[0].video_ids)
+    s = P.run_features("cad120", root, cache, cfg, progress=False, log=lambda m: None)
+    assert s.computed["f3_fold"] == 3
+    after = P.load_fold_features(cache, "cad120")
+    for f in after:
+        n = len(f.video_ids)
+        idx = np.concatenate([f.fit_idx, f.val_idx, f.test_idx])
+        assert n == len(recs) and idx.max() < n and len(np.unique(idx)) == n
+        assert f.features["f3"].shape[0] == n
+        assert set(f.subjects[f.test_idx]) == set(f.test_subjects)
 
 
 @pytest.mark.parametrize("train_subjects", [None, ("1", "3")], ids=["loso", "train-subjects"])
