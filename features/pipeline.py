@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, replace
@@ -108,8 +109,12 @@ class FeaturesSummary:
 
 # --------------------------------------------------------------------------- helpers
 def source_fingerprint(record: VideoRecord) -> str:
-    """Size and mtime of the record's skeleton file and RGB source."""
-    parts = []
+    """What a video's per-video entries are computed from: size and mtime of
+    its skeleton file and RGB source (for a folder of frames, of every file in
+    it: frames rewritten in place leave the folder's own stat unchanged), and
+    the record's camera, layout and frame pattern (the camera model places
+    the body-part and person boxes, the layout the joints)."""
+    parts = [f"camera={record.camera}", f"layout={record.layout}", f"glob={record.rgb_glob}"]
     for p in (record.skeleton, record.rgb):
         if p is None:
             parts.append("-")
@@ -117,9 +122,26 @@ def source_fingerprint(record: VideoRecord) -> str:
         try:
             st = os.stat(p)
             parts.append(f"{p}:{st.st_size}:{st.st_mtime_ns}")
+            if stat.S_ISDIR(st.st_mode):
+                with os.scandir(p) as it:
+                    files = sorted((e.name, e.stat(follow_symlinks=True)) for e in it
+                                   if not e.name.startswith("."))
+                parts.extend(f"{n}:{fs.st_size}:{fs.st_mtime_ns}" for n, fs in files)
         except OSError:
             parts.append(f"{p}:missing")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def f2_encoder_input(entry, cfg: "FeaturesConfig") -> Dict[str, np.ndarray]:
+    """One video's raw F2 descriptors as the fold's Fisher encoder takes them
+    (with ``cfg.fisher.mirror``, followed by their mirror images)."""
+    from .idt_descriptors import mirror_descriptors
+    types = [t for t in ("traj", "hog", "hof", "mbhx", "mbhy") if t in entry]
+    d = {t: np.asarray(entry[t], np.float32) for t in types}
+    if cfg.fisher.mirror:
+        m = mirror_descriptors(d, n_xy_cells=cfg.f2.n_xy_cells, n_t_cells=cfg.f2.n_t_cells)
+        d = {t: np.concatenate([d[t], m[t]]) for t in types}
+    return d
 
 
 def inputs_digest(records: Sequence[VideoRecord], *, content: bool = True) -> str:
@@ -277,7 +299,15 @@ class _F1VideoComputer:
         from .f1 import frame_norms, pool_video
         source = FrameSource(record.rgb, record.rgb_glob)
         width, height = source.frame_size()
-        if skeleton_entry is not None and "joints_2d" in skeleton_entry and not self.rgb_only:
+        if not self.rgb_only and (skeleton_entry is None or "joints_2d" not in skeleton_entry):
+            # full-image "parts" for this video only would be mixed with real crops
+            why = ("has no skeleton" if skeleton_entry is None else
+                   "has a skeleton that cannot be placed in the image (no camera model and no "
+                   "2D joints)")
+            raise AdlError(f"video {record.video_id!r} ({record.rgb}) {why}, while F1's body "
+                           f"parts come from the skeletons of this dataset: give it a skeleton "
+                           f"and a camera, or leave it out")
+        if not self.rgb_only:
             boxes = part_boxes(skeleton_entry["joints_2d"], record.joint_layout, (width, height),
                                margin=self.cfg.margin, hand_size=self.cfg.hand_size)
             frame_ids = np.asarray(skeleton_entry["frame_ids"])
@@ -409,7 +439,7 @@ def run_features(dataset: str, root, cache, config: Optional[FeaturesConfig] = N
                 continue
             X, info, model = _FIT_FOLD[fam](store, stages, records, labels, split, cfg, rgb_only,
                                             max(1, int(jobs)))
-            info = dict(info, inputs=fit_inputs)
+            info = dict(info, inputs=fit_inputs, stage=key.digest)
             model_path = store.stage_dir(key) / f"{fold.name}.model.joblib"
             _atomic_dump(model, model_path)
             store.put(key, fold.name, {"X": X}, info)
@@ -428,6 +458,7 @@ def run_features(dataset: str, root, cache, config: Optional[FeaturesConfig] = N
                    for name in ("split", "f1_fold", "f2_fold", "f3_fold", "skeleton", "f1_video",
                                 "f2_raw")},
         "config": _config_dict(cfg),
+        "inputs": fit_inputs,
     }
     index_path = Path(cache) / dataset / INDEX_NAME
     _atomic_text(json.dumps(index, indent=1, sort_keys=True), index_path)
@@ -494,18 +525,8 @@ def _fit_f1(store, stages, records, labels, split, cfg, rgb_only, fit_jobs=1):
 
 def _fit_f2(store, stages, records, labels, split, cfg, rgb_only, fit_jobs=1):
     from .fisher import FisherVectorEncoder
-    from .idt_descriptors import mirror_descriptors
-    types = None
-    per_video = []
-    for r in records:
-        e = store.get(stages.f2_raw, r.video_id)
-        if types is None:
-            types = [t for t in ("traj", "hog", "hof", "mbhx", "mbhy") if t in e]
-        d = {t: np.asarray(e[t], np.float32) for t in types}
-        if cfg.fisher.mirror:
-            m = mirror_descriptors(d, n_xy_cells=cfg.f2.n_xy_cells, n_t_cells=cfg.f2.n_t_cells)
-            d = {t: np.concatenate([d[t], m[t]]) for t in types}
-        per_video.append(d)
+    per_video = [f2_encoder_input(store.get(stages.f2_raw, r.video_id), cfg) for r in records]
+    types = list(per_video[0]) if per_video else []
     train = np.concatenate([split["fit_idx"], split["val_idx"]])
     enc = FisherVectorEncoder(n_components=cfg.fisher.n_components,
                               pca_fraction=cfg.fisher.pca_fraction,
@@ -577,8 +598,12 @@ def load_fold_features(cache, dataset: str, families: Optional[Sequence[str]] = 
             if not store.has(key, fold):
                 raise AdlError(f"{store.entry_path(key, fold)}: fold {fold} of {fam} is missing; "
                                f"re-run adl features to complete it")
-            feats[fam] = np.asarray(store.get(key, fold, mmap=False)["X"])
             info[fam] = store.get_meta(key, fold)
+            if "inputs" in index and info[fam].get("inputs") != index["inputs"]:
+                raise AdlError(f"{store.entry_path(key, fold)}: fold {fold} of {fam} was fitted on "
+                               f"other videos than the ones {INDEX_NAME} lists (the data changed "
+                               f"and adl features did not finish); re-run adl features")
+            feats[fam] = np.asarray(store.get(key, fold, mmap=False)["X"])
         out.append(FoldFeatures(
             dataset=dataset, fold=fold, test_subjects=tuple(meta["test_subjects"]),
             video_ids=np.array(index["video_ids"]), labels=np.array(index["labels"]),

@@ -18,8 +18,9 @@ from data.registry import load_records
 from .f1 import F1Config
 from .f2 import F2Config
 from .f3 import F3Config
-from .pipeline import (FeaturesConfig, FisherConfig, _F1VideoComputer, _key_from_manifest,
-                       compute_f2_entry, compute_skeleton_entry, fold_model_path, read_index)
+from .pipeline import (FeaturesConfig, FisherConfig, _F1VideoComputer, _key_from_manifest, _needs,
+                       compute_f2_entry, compute_skeleton_entry, f2_encoder_input,
+                       fold_model_path, read_index, source_fingerprint)
 from .store import FeatureStore
 
 
@@ -33,6 +34,32 @@ def config_from_index(index: dict) -> FeaturesConfig:
         train_subjects=tuple(c["train_subjects"]) or None)
 
 
+def check_fold_entries(cache, dataset: str, fold: str, expected: Optional[dict],
+                       model_path=None) -> None:
+    """Refuse a model whose fold transformers were refitted since it was saved.
+
+    ``expected`` is ``{family: {"stage": digest, "inputs": digest}}`` as
+    recorded by ``adl fuse --save-model``; the cache's fold entries must still
+    be those (same configuration, same videos): otherwise the model's SVMs
+    would score features from another GMM, LSTM or part selection.
+    """
+    if not expected:
+        return
+    index = read_index(cache, dataset)
+    store = FeatureStore(cache, dataset)
+    for fam, want in expected.items():
+        manifest = index["stages"].get(f"{fam}_fold")
+        key = _key_from_manifest(manifest) if manifest else None
+        have = store.get_meta(key, fold) if key is not None and store.has(key, fold) else {}
+        got = {"stage": have.get("stage"), "inputs": have.get("inputs")}
+        if got != dict(want):
+            what = ("another feature configuration" if got["stage"] != want.get("stage")
+                    else "other videos")
+            raise AdlError(f"{model_path or 'model'}: its {fam} fold transformer for fold {fold} "
+                           f"was refitted since the model was saved (the cache at {cache} now "
+                           f"holds one fitted with {what}); re-run adl fuse --save-model")
+
+
 def video_features(cache, dataset: str, fold: str, record, families) -> Dict[str, np.ndarray]:
     """Feature vectors ``{family: (d,)}`` of one video in the feature space of ``fold``."""
     import joblib
@@ -40,9 +67,11 @@ def video_features(cache, dataset: str, fold: str, record, families) -> Dict[str
     cfg = config_from_index(index)
     store = FeatureStore(cache, dataset)
     keys = {name: _key_from_manifest(m) for name, m in index["stages"].items()}
+    fingerprint = source_fingerprint(record)
 
     def entry(stage, compute):
-        if store.has(keys[stage], record.video_id):
+        # a cached entry of another video with this id, or of an older version of it, is not used
+        if not _needs(store, keys[stage], record.video_id, fingerprint):
             return store.get(keys[stage], record.video_id, mmap=False)
         return compute()[0]
 
@@ -63,8 +92,7 @@ def video_features(cache, dataset: str, fold: str, record, families) -> Dict[str
                 out[fam] = model.transform(pooled)[0]
         elif fam == "f2":
             e = entry("f2_raw", lambda: compute_f2_entry(record, cfg.f2))
-            types = [t for t in ("traj", "hog", "hof", "mbhx", "mbhy") if t in e]
-            out[fam] = np.asarray(model.transform([{t: np.asarray(e[t], np.float32) for t in types}]))[0]
+            out[fam] = np.asarray(model.transform([f2_encoder_input(e, cfg)]))[0]
         elif fam == "f3":
             if skel is None:
                 raise AdlError(f"video {record.video_id!r} has no skeleton; the model needs F3")
@@ -83,6 +111,7 @@ def predict_one(model_path, dataset: str, root, video_id: str, cache,
     if video_id not in records:
         near = ", ".join(sorted(records)[:5])
         raise AdlError(f"{root}: no video {video_id!r} in {dataset} (ids look like: {near}, ...)")
+    check_fold_entries(cache, dataset, model.fold, model.info.get("fold_entries"), model_path)
     feats = video_features(cache, dataset, model.fold, records[video_id], model.families)
     label, scores = predict_video(model, feats)
     return label, {c: float(s) for c, s in zip(model.classes, scores)}

@@ -173,11 +173,25 @@ def _fuse_fold(fold: FoldFeatures, bank: FeatureBank, use, *, alpha_search, alph
                         families=tuple(use), fusion=fusion, memory=memory,
                         info={"seed": seed, "refit": refit, "alpha_search": alpha_search,
                               "selection": splits.description,
-                              "epsilon": details["epsilon"], "C_grid": list(C_grid)})
+                              "epsilon": details["epsilon"], "C_grid": list(C_grid),
+                              # which fold transformers the features came from
+                              "fold_entries": _fold_entries(fold, use)})
     return FoldResult(fold=fold.fold, test_subjects=[str(s) for s in fold.test_subjects],
                       n_test=int(test.size), alpha=fusion.alpha_, accuracy=accuracy, pairs=pairs,
                       details=details, y_true=names[y_te], pred_before=names[pred],
                       pred_after=names[pred_after], model=model)
+
+
+def _fold_entries(fold: FoldFeatures, families) -> dict:
+    """``{family: {"stage", "inputs"}}`` of the fold entries the features came from
+    (checked by ``adl predict``); empty when the features carry no such record."""
+    out = {}
+    for fam in families:
+        meta = fold.info.get(fam) if isinstance(fold.info, dict) else None
+        if not isinstance(meta, dict) or "stage" not in meta:
+            return {}
+        out[fam] = {"stage": meta["stage"], "inputs": meta.get("inputs")}
+    return out
 
 
 def _protocol(folds: Sequence[FoldFeatures]) -> str:

@@ -3,6 +3,7 @@ config, leakage, modality fallbacks."""
 import numpy as np
 import pytest
 
+from data.errors import AdlError
 from data.synth import generate
 from features import pipeline as P
 from features.f1 import BodyPartSelector, F1Config
@@ -219,3 +220,51 @@ def test_no_test_video_reaches_any_fit(tiny, tmp_path, monkeypatch, train_subjec
     monkeypatch.setattr(SVC, "fit", svc_spy)
     run_fusion(sentinel_folds, tmp_path / "fusion", epsilon=0.0, seed=0)
     assert len(fits) > 50
+
+
+def test_fuse_refuses_folds_refitted_on_other_data_than_the_index(tiny, tmp_path, monkeypatch):
+    """A data change, then adl features interrupted after one fold: the index
+    still describes the old videos, one fold was refitted on the new ones;
+    loading the folds must not silently mix them."""
+    import os
+    import shutil
+    root = tmp_path / "data"
+    shutil.copytree(tiny, root)
+    cache = tmp_path / "cache"
+    cfg = _cfg(families=("f3",))
+    P.run_features("cad120", root, cache, cfg, progress=False, log=lambda m: None)
+    skel = sorted(p for p in root.glob("Subject1_annotations/having_meal/*.txt")
+                  if p.name[0].isdigit())[0]
+    st = skel.stat()
+    os.utime(skel, ns=(st.st_atime_ns, st.st_mtime_ns + 10_000_000))
+    real = P._FIT_FOLD["f3"]
+    calls = []
+
+    def fit_then_die(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setitem(P._FIT_FOLD, "f3", fit_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        P.run_features("cad120", root, cache, cfg, progress=False, log=lambda m: None)
+    with pytest.raises(AdlError, match="fitted on other videos.*re-run adl features"):
+        P.load_fold_features(cache, "cad120")
+    monkeypatch.setitem(P._FIT_FOLD, "f3", real)
+    s = P.run_features("cad120", root, cache, cfg, progress=False, log=lambda m: None)
+    assert s.computed["f3_fold"] == 2          # the two folds not refitted before
+    assert len(P.load_fold_features(cache, "cad120")) == 3
+
+
+def test_f1_refuses_a_video_without_placeable_skeleton_in_a_skeleton_dataset(tiny):
+    from data.registry import load_records
+    rec = load_records("cad120", tiny)[0]
+    computer = P._F1VideoComputer(_cfg().f1, rgb_only=False)
+    with pytest.raises(AdlError, match=f"{rec.video_id}.*has no skeleton"):
+        computer(rec, None)
+    with pytest.raises(AdlError, match="cannot be placed in the image"):
+        computer(rec, {"sequence": np.zeros((4, 15, 3), np.float32)})
+    # RGB-only data: the full image, as documented
+    arrays, _ = P._F1VideoComputer(_cfg().f1, rgb_only=True)(rec, None)
+    assert arrays["pooled"].shape[0] == 5
