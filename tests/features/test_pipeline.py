@@ -1,5 +1,8 @@
 """The features stage end to end on tiny synthetic data: resume, stale
 config, leakage, modality fallbacks."""
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -14,15 +17,11 @@ from features.fisher import FisherVectorEncoder
 pytestmark = pytest.mark.slow
 
 
-def _cfg(**over):
-    base = dict(
-        f1=F1Config(backbone="resnet18", weights="random", input_size=48, batch_size=32),
-        f2=F2Config(max_scales=2, trajectory_length=5),
-        f3=F3Config(hidden=16, max_epochs=4, patience=2, max_len=16),
-        fisher=P.FisherConfig(n_components=4, n_samples=2000),
-        seed=0)
-    base.update(over)
-    return P.FeaturesConfig(**base)
+_spec = importlib.util.spec_from_file_location("_features_small",
+                                               Path(__file__).with_name("_small.py"))
+_small = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_small)
+_cfg = _small.small_config
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,9 @@
 the fusion run's own prediction, and stale inputs are never used."""
 from __future__ import annotations
 
+import importlib.util
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,22 +14,15 @@ from data.registry import load_records
 from data.synth import generate
 from features import pipeline as P
 from features import predict as PR
-from features.f1 import F1Config
-from features.f2 import F2Config
-from features.f3 import F3Config
 from fusion.model_io import save_model
 from fusion.runner import fuse_fold
 
 
-def _cfg(**over):
-    base = dict(
-        f1=F1Config(backbone="resnet18", weights="random", input_size=48, batch_size=32),
-        f2=F2Config(max_scales=2, trajectory_length=5),
-        f3=F3Config(hidden=16, max_epochs=4, patience=2, max_len=16),
-        fisher=P.FisherConfig(n_components=4, n_samples=2000),
-        seed=0)
-    base.update(over)
-    return P.FeaturesConfig(**base)
+_spec = importlib.util.spec_from_file_location("_features_small",
+                                               Path(__file__).with_name("_small.py"))
+_small = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_small)
+_cfg = _small.small_config
 
 
 @pytest.fixture
