@@ -33,7 +33,23 @@ def _subject_key(s: str):
 
 
 def subjects_of(records: Iterable[VideoRecord]) -> List[str]:
-    return sorted({r.subject for r in records}, key=_subject_key)
+    """The subject ids, in numeric order where numeric.
+
+    Two ids that name the same number ("1" and "01") are refused: under
+    leave-one-subject-out they would be two subjects, so one person's videos
+    could be trained on and tested at once.
+    """
+    subjects = sorted({r.subject for r in records}, key=_subject_key)
+    seen: dict = {}
+    for s in subjects:
+        k = str(int(s)) if s.isdigit() else s
+        if k in seen:
+            a, b = sorted((seen[k], s))
+            raise ValueError(f"subject ids {a!r} and {b!r} name the same number; use one "
+                             f"spelling per person (a subject split in two would put one "
+                             f"person in training and test)")
+        seen[k] = s
+    return subjects
 
 
 def leave_one_subject_out(records: Sequence[VideoRecord]) -> List[Fold]:

@@ -54,13 +54,25 @@ THESIS_PAIRS_CAD120 = [
 MODE_TEXT = {
     "two_level": "two-level fusion: clf1 on the early fusion of {rgb}, clf2 on {skel}, late fusion "
                  "s = a*P(y|{rgb}) + (1-a)*P(y|{skel}) (Eq. 3.6)",
-    "rgb_only": "RGB only - no skeleton (F3) features: clf1 on {rgb} decides alone; no late "
-                "fusion, alpha unused ('proposed' = argmax of clf1's calibrated probabilities, "
-                "which can differ slightly from the SVM vote of the early-fusion column)",
-    "skeleton_only": "skeleton only - no RGB (F1/F2) features: clf2 on {skel} decides alone; "
-                     "no late fusion, alpha unused ('proposed' = argmax of clf2's calibrated "
-                     "probabilities, which can differ slightly from the SVM vote of the F3 column)",
+    "rgb_only": "RGB only - no skeleton (F3) features: clf1 on {rgb} decides alone with its own "
+                "SVM vote; no late fusion, alpha unused ('proposed' equals the early-fusion "
+                "column by construction)",
+    "skeleton_only": "skeleton only - no RGB (F1/F2) features: clf2 on {skel} decides alone with "
+                     "its own SVM vote; no late fusion, alpha unused ('proposed' equals the F3 "
+                     "column by construction)",
 }
+
+
+def _comparability(report: dict) -> list:
+    """Why this run's numbers differ in kind from the thesis's (LOSO, all three
+    families, two-level fusion); empty when they do not."""
+    out = []
+    if report.get("protocol") != "leave-one-subject-out":
+        out.append(f"protocol {report.get('protocol')!r}, the thesis's is leave-one-subject-out")
+    missing = [k.upper() for k in ("f1", "f2", "f3") if report["mean"].get(k) is None]
+    if missing:
+        out.append(f"without {', '.join(missing)} (the thesis fuses F1, F2 and F3)")
+    return out
 
 
 def _r(x, nd: int = 4) -> Optional[float]:
@@ -211,6 +223,11 @@ def render_markdown(report: dict, details: dict) -> str:
         lines.append("| thesis (Tables 3.2, 3.4) | " + " | ".join(_fmt(t.get(k)) for k in keys)
                      + " |")
     lines.append("")
+    if ds in THESIS_ACCURACY:
+        caveats = _comparability(report)
+        if caveats:
+            lines += ["Not comparable with the thesis's row as it stands: " + "; ".join(caveats)
+                      + ".", ""]
     if ds in THESIS_ACCURACY:
         prior, name = THESIS_PRIOR_ART[ds]
         lines += [f"Thesis Table 3.4 gives {THESIS_BEFORE_PAIRS[ds]:.2f} before and "

@@ -20,6 +20,16 @@ def test_loso_one_fold_per_subject_disjoint():
         assert not {recs[i].subject for i in tr} & {recs[i].subject for i in te}
 
 
+def test_one_person_under_two_spellings_is_refused():
+    """'1' and '01' would be two LOSO subjects: one person trained and tested at once."""
+    recs = _records(subjects=("1", "01", "2"))
+    with pytest.raises(ValueError, match="'01' and '1' name the same number"):
+        leave_one_subject_out(recs)
+    with pytest.raises(ValueError, match="same number"):
+        make_folds(recs, "loso", ("1", "2"))
+    assert len(leave_one_subject_out(_records(subjects=("S01", "S1", "2")))) == 3
+
+
 def test_loso_needs_two_subjects():
     with pytest.raises(ValueError, match="at least 2 subjects, found 1"):
         leave_one_subject_out(_records(subjects=("1",)))

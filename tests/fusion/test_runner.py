@@ -78,6 +78,7 @@ def test_report_markdown_and_pngs(base_run):
     thesis = THESIS_ACCURACY["cad120"]
     assert f"{thesis['two_level']:.2f}" in md and f"{thesis['two_level_pairs']:.2f}" in md
     assert "Thesis Table 3.3" in md and "Mode: two-level fusion" in md
+    assert "Not comparable with the thesis" not in md     # LOSO, all three families
     for fold in report["folds"]:
         assert f"| {fold['fold']} |" in md
     for name in ("confusion_before_pairs.png", "confusion_after_pairs.png"):
@@ -110,6 +111,8 @@ def test_skeleton_only_uses_clf2_alone(tmp_path):
     assert report["mean"]["f1"] is None and report["std"]["early_all"] is None
     md = (tmp_path / "report.md").read_text()
     assert "skeleton only - no RGB (F1/F2) features: clf2 on F3 decides alone" in md
+    assert "'proposed' equals the F3 column by construction" in md
+    assert "Not comparable with the thesis's row as it stands: without F1, F2" in md
     details = json.loads((tmp_path / "details.json").read_text())
     assert {f["mode"] for f in details["folds"]} == {"skeleton_only"}
 
@@ -124,6 +127,7 @@ def test_rgb_only_uses_clf1_alone(tmp_path):
         assert all(p["features"] in {"f1", "f2", "f1+f2"} for p in fold["pairs"])
     md = (tmp_path / "report.md").read_text()
     assert "RGB only - no skeleton (F3) features: clf1 on [F1, F2] decides alone" in md
+    assert "without F3 (the thesis fuses F1, F2 and F3)" in md
     assert "Missing or excluded feature families: F3" in md
 
 
