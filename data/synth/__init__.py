@@ -56,7 +56,9 @@ sees.  The pairs are built so that:
 * order-only (F3): one class is the other's script evaluated at ``1 - s``
   with the same pace and a symmetric time-warp, so its skeleton (and its
   objects, and its frames) is the time reverse of the partner's up to jitter
-  and noise -- frame-level statistics (min/max pooling) are identical;
+  and noise -- frame-level statistics (min/max pooling) are identical.  Dense
+  trajectories carry the direction of each motion, so F2 separates these
+  pairs as well (on the demo's data as well as F3 does);
 * subtle short motion (F2): same gross pose and object, a fast small
   oscillation (4-6 frames per cycle, 1.5-3.5 cm) against a slow small
   displacement; the skeleton sees only 30 % of the fast part, under noise.
