@@ -276,6 +276,14 @@ def confusion_counts(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequ
     return M
 
 
+def _method_name(details: dict) -> str:
+    """What 'proposed' is in this run: the two-level fusion or one classifier alone."""
+    modes = {f.get("mode") for f in details.get("folds", [])}
+    names = {"two_level": "two-level fusion", "rgb_only": "clf1 alone (RGB only)",
+             "skeleton_only": "clf2 alone (skeleton only)"}
+    return " / ".join(names.get(m, str(m)) for m in sorted(modes, key=str)) or "two-level fusion"
+
+
 def plot_confusion(counts: np.ndarray, classes: Sequence[str], title: str, out_png) -> Path:
     """Confusion matrix PNG: colour = row-normalised rate, text = counts."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -320,8 +328,9 @@ def write_outputs(out: Path, report: dict, details: dict, results, classes: Sequ
         pred = np.concatenate([getattr(r, attr) for r in results])
         M = confusion_counts(y_true.tolist(), pred.tolist(), classes)
         acc = 100.0 * np.trace(M) / max(1, M.sum())
-        plot_confusion(M, classes, f"{report['dataset']}: two-level fusion, {what} action pairs\n"
-                                   f"{acc:.1f} % of {M.sum()} test videos, {len(results)} fold(s)",
+        plot_confusion(M, classes, f"{report['dataset']}: {_method_name(details)}, {what} action "
+                                   f"pairs\n{acc:.1f} % of {M.sum()} test videos pooled, "
+                                   f"{len(results)} fold(s)",
                        out / name)
     report["seconds"] = round(float(seconds_fn()), 3)
     write_json(out / "report.json", report)

@@ -232,3 +232,11 @@ def test_single_classifier_mode_predicts_like_its_family_svm(tmp_path):
     for f in report["folds"]:
         assert f["accuracy"]["two_level"] == f["accuracy"]["early_f1f2"]
         assert f["accuracy"]["two_level_pairs"] == f["accuracy"]["two_level"]
+
+
+def test_confusion_titles_name_the_method_run():
+    from fusion.report import _method_name
+    assert _method_name({"folds": [{"mode": "two_level"}] * 3}) == "two-level fusion"
+    assert _method_name({"folds": [{"mode": "skeleton_only"}]}) == "clf2 alone (skeleton only)"
+    assert _method_name({"folds": [{"mode": "rgb_only"}, {"mode": "two_level"}]}) == \
+        "clf1 alone (RGB only) / two-level fusion"
