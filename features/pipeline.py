@@ -144,16 +144,18 @@ def f2_encoder_input(entry, cfg: "FeaturesConfig") -> Dict[str, np.ndarray]:
     return d
 
 
-def inputs_digest(records: Sequence[VideoRecord], *, content: bool = True) -> str:
+def inputs_digest(records: Sequence[VideoRecord],
+                  fingerprints: Optional[Sequence[str]] = None) -> str:
     """What a fold entry was computed from: every video's id, label and subject
-    (the split), and with ``content`` its source fingerprint (the fits).
+    (the split), and with ``fingerprints`` (one :func:`source_fingerprint`
+    per record) their sources (the fits).
 
     Fold entries are keyed by configuration; this digest, kept in their
     metadata, makes a changed, added or removed video refit them.
     """
     h = hashlib.sha256()
-    for r in records:
-        fp = source_fingerprint(r) if content else ""
+    for i, r in enumerate(records):
+        fp = fingerprints[i] if fingerprints is not None else ""
         h.update(f"{r.video_id}\x00{r.label}\x00{r.subject}\x00{fp}\n".encode())
     return h.hexdigest()[:16]
 
@@ -391,18 +393,22 @@ def run_features(dataset: str, root, cache, config: Optional[FeaturesConfig] = N
         log("no skeletons: F1 uses the full-image region only")
     stages = _Stages(dataset, cfg, records, rgb_only)
     computed = {}
+    sources = [source_fingerprint(r) for r in records]   # a folder of frames: one scan each
+
+    def stale(key):
+        return [r for r, fp in zip(records, sources) if _needs(store, key, r.video_id, fp)]
 
     # -- fold-independent, per video -----------------------------------------------------
     need_skel = has_skel and ("f3" in families or "f1" in families)
     if need_skel:
-        todo = [r for r in records if _needs(store, stages.skeleton, r.video_id, source_fingerprint(r))]
+        todo = stale(stages.skeleton)
         for r in _progress(todo, "skeletons", progress):
             arrays, meta = compute_skeleton_entry(r, cfg)
             store.put(stages.skeleton, r.video_id, arrays, meta)
         computed["skeleton"] = len(todo)
 
     if "f1" in families:
-        todo = [r for r in records if _needs(store, stages.f1_video, r.video_id, source_fingerprint(r))]
+        todo = stale(stages.f1_video)
         if todo:
             computer = _F1VideoComputer(cfg.f1, rgb_only)
             for r in _progress(todo, "F1 frames", progress):
@@ -412,7 +418,7 @@ def run_features(dataset: str, root, cache, config: Optional[FeaturesConfig] = N
         computed["f1_video"] = len(todo)
 
     if "f2" in families:
-        todo = [r for r in records if _needs(store, stages.f2_raw, r.video_id, source_fingerprint(r))]
+        todo = stale(stages.f2_raw)
         _run_parallel(_f2_worker, [(store, stages.f2_raw, r, cfg.f2) for r in todo], jobs,
                       scheduler, progress, "F2 trajectories")
         computed["f2_raw"] = len(todo)
@@ -420,8 +426,8 @@ def run_features(dataset: str, root, cache, config: Optional[FeaturesConfig] = N
     # -- per fold -----------------------------------------------------------------------------
     folds = make_folds(records, cfg.protocol, cfg.train_subjects)
     labels = np.array([r.label for r in records])
-    split_inputs = inputs_digest(records, content=False)
-    fit_inputs = inputs_digest(records)
+    split_inputs = inputs_digest(records)
+    fit_inputs = inputs_digest(records, sources)
     for fold in folds:
         if not _current(store, stages.split, fold.name, split_inputs):
             train, test = fold.split(records)
@@ -439,7 +445,7 @@ def run_features(dataset: str, root, cache, config: Optional[FeaturesConfig] = N
                 continue
             X, info, model = _FIT_FOLD[fam](store, stages, records, labels, split, cfg, rgb_only,
                                             max(1, int(jobs)))
-            info = dict(info, inputs=fit_inputs, stage=key.digest)
+            info = dict(info, inputs=fit_inputs)
             model_path = store.stage_dir(key) / f"{fold.name}.model.joblib"
             _atomic_dump(model, model_path)
             store.put(key, fold.name, {"X": X}, info)
@@ -598,7 +604,7 @@ def load_fold_features(cache, dataset: str, families: Optional[Sequence[str]] = 
             if not store.has(key, fold):
                 raise AdlError(f"{store.entry_path(key, fold)}: fold {fold} of {fam} is missing; "
                                f"re-run adl features to complete it")
-            info[fam] = store.get_meta(key, fold)
+            info[fam] = dict(store.get_meta(key, fold), stage=key.digest)
             if "inputs" in index and info[fam].get("inputs") != index["inputs"]:
                 raise AdlError(f"{store.entry_path(key, fold)}: fold {fold} of {fam} was fitted on "
                                f"other videos than the ones {INDEX_NAME} lists (the data changed "

@@ -51,7 +51,7 @@ def check_fold_entries(cache, dataset: str, fold: str, expected: Optional[dict],
         manifest = index["stages"].get(f"{fam}_fold")
         key = _key_from_manifest(manifest) if manifest else None
         have = store.get_meta(key, fold) if key is not None and store.has(key, fold) else {}
-        got = {"stage": have.get("stage"), "inputs": have.get("inputs")}
+        got = {"stage": key.digest if have else None, "inputs": have.get("inputs")}
         if got != dict(want):
             what = ("another feature configuration" if got["stage"] != want.get("stage")
                     else "other videos")

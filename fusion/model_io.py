@@ -199,8 +199,7 @@ def predict_video(model: FusionModel, features_by_family: Dict[str, np.ndarray]
         rows[f] = x
     bank = FeatureBank(rows)
     fusion = model.fusion
-    scores = fusion.predict_proba(bank)
-    pred = fusion.predict(bank)
+    pred, scores = fusion.predict_with_scores(bank)
     if model.memory is not None:
         pred, scores = model.memory.refine(bank, pred, scores)
     full = np.zeros(len(model.classes))

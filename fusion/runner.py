@@ -134,8 +134,7 @@ def _fuse_fold(fold: FoldFeatures, bank: FeatureBank, use, *, alpha_search, alph
 
     fusion = TwoLevelFusion(alpha="search" if alpha_search else alpha, calibration_cv=calibration_cv,
                             **common).fit(tr_bank, y_tr, splits=splits)
-    scores = fusion.predict_proba(te_bank)
-    pred = fusion.predict(te_bank)
+    pred, scores = fusion.predict_with_scores(te_bank)
     accuracy["two_level"] = _pct(y_te, pred)
 
     eps_default = default_epsilon(fold.dataset)

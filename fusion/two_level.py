@@ -1045,7 +1045,12 @@ class TwoLevelFusion(BaseEstimator):
         (``mode_`` ``"rgb_only"`` / ``"skeleton_only"``) its SVM decides, so
         the result equals that family's plain SVM; probabilities (Platt
         sigmoids per class) only serve the late fusion."""
+        return self.predict_with_scores(X)[0]
+
+    def predict_with_scores(self, X) -> Tuple[np.ndarray, np.ndarray]:
+        """``(predict(X), predict_proba(X))``, the probabilities computed once."""
         _check_is_fitted(self, "mode_")
+        scores = self.predict_proba(X)
         if self.mode_ != "two_level":
-            return np.asarray(self._single().predict(X))
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+            return np.asarray(self._single().predict(X)), scores
+        return self.classes_[np.argmax(scores, axis=1)], scores
