@@ -290,7 +290,10 @@ def biisc_to_manifest(src, out) -> ConversionSummary:
     = ``"S001"``..., view = pose, setup = ``STD``/``WLK`` (standing or
     walking), fps 10, ``rgb`` = file name.  ``_HF`` (horizontally flipped)
     copies keep their subject, so a subject-wise split never puts a video and
-    its mirror on both sides.
+    its mirror on both sides; ``group`` = the stem without ``_HF``, so the
+    splits inside a fold (validation split, inner cross-validation, which
+    divide one subject's videos when a fold trains on one subject) never do
+    either.
 
     The videos are neither copied nor linked: ``rgb`` is relative to ``src``,
     returned as ``summary.media_root``; read the result with
@@ -312,7 +315,8 @@ def biisc_to_manifest(src, out) -> ConversionSummary:
             continue
         rows.append({"video_id": f.stem, "label": m["action"], "subject": m["subject"],
                      "rgb": f.name, "skeleton": "", "layout": "", "view": m["pose"],
-                     "setup": m["motion"], "fps": BIISC_FPS})
+                     "setup": m["motion"], "fps": BIISC_FPS,
+                     "group": f.stem[:-3] if m["flip"] else f.stem})
     if not rows:
         raise DataFormatError(src, "BIISC videos {subject}_{M|F}_{action}_{STD|WLK}_{pose}[_HF].avi",
                               "none")

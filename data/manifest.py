@@ -26,6 +26,8 @@ camera     no        camera model (:data:`data.geometry.CAMERAS`); default
                      ``kinect_v1`` for ``kinect_v1_20``, ``kinect_v2`` for
                      ``kinect_v2_25``, none otherwise
 fps        no        nominal frame rate (default 30)
+group      no        videos that must stay on one side of every validation
+                     split (a clip and its flipped copy); within one subject
 =========  ========  ==========================================================
 
 A row needs ``rgb`` or ``skeleton`` (or both).  Any other column is an error
@@ -67,7 +69,7 @@ from .video import VIDEO_SUFFIXES
 
 MANIFEST_NAME = "manifest.csv"
 REQUIRED_COLUMNS = ("video_id", "label", "subject", "rgb", "skeleton", "layout")
-OPTIONAL_COLUMNS = ("view", "setup", "camera", "fps")
+OPTIONAL_COLUMNS = ("view", "setup", "camera", "fps", "group")
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 FRAME_PATTERNS = ("*.png", "*.jpg", "*.jpeg")
 DEFAULT_FPS = 30.0
@@ -140,6 +142,7 @@ def read_manifest(root, *, media_root=None) -> List[VideoRecord]:
     header, header_line = None, 0
     records: List[VideoRecord] = []
     first_line: Dict[str, int] = {}
+    group_owner: Dict[str, Tuple[str, int]] = {}
     while True:
         try:
             row = next(reader)
@@ -159,6 +162,13 @@ def read_manifest(root, *, media_root=None) -> List[VideoRecord]:
         cells = {name: cell.strip() for name, cell in zip(header, row)}
         rec = _parse_row(csv_path, base, cells, line, first_line)
         first_line[rec.video_id] = line
+        if rec.group:
+            first = group_owner.setdefault(rec.group, (rec.subject, line))
+            if first[0] != rec.subject:
+                raise DataFormatError(
+                    csv_path, f"the subject of the other videos of group {rec.group!r} "
+                    f"({first[0]!r}, line {first[1]}): a group must not span subjects",
+                    repr(rec.subject), line=line)
         records.append(rec)
     if header is None:
         raise DataFormatError(csv_path, f"a header line {','.join(REQUIRED_COLUMNS)}", "an empty file")
@@ -251,7 +261,7 @@ def _parse_row(csv_path: Path, base: Path, c: Mapping[str, str], line: int,
         rgb=rgb, rgb_glob=rgb_glob, skeleton=skeleton,
         skeleton_loader=load_npy_skeleton if skeleton is not None else None,
         layout=layout, camera=camera, fps=fps,
-        meta=(("manifest_line", str(line)),),
+        meta=(("manifest_line", str(line)),), group=c.get("group") or None,
     )
 
 

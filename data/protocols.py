@@ -5,7 +5,7 @@ parameters")."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, List, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -93,25 +93,55 @@ def make_folds(records: Sequence[VideoRecord], protocol: str = "loso",
     raise ValueError(f"unknown protocol {protocol!r}; expected 'loso' or --train-subjects")
 
 
-def validation_split(labels: Sequence, fraction: float = 0.2, seed: int = 0
-                     ) -> Tuple[np.ndarray, np.ndarray]:
+def validation_split(labels: Sequence, fraction: float = 0.2, seed: int = 0,
+                     groups: Optional[Sequence] = None) -> Tuple[np.ndarray, np.ndarray]:
     """Stratified, seeded split of training positions into (fit, validation).
 
     Every class with at least 2 samples gives ``round(fraction * n)`` (at
     least 1) samples to validation; a class with a single sample stays in
     the fit part.  Returns sorted index arrays into ``labels``.
+
+    ``groups`` (one per sample, e.g. :attr:`data.record.VideoRecord.split_group`):
+    samples sharing a group go to the same side.  Per class, whole groups are
+    drawn in a seeded order until the class has its validation share; a
+    group is skipped if it would leave any class nothing to fit on.  Without
+    groups, or with every group a single sample, the split is the plain one.
     """
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"validation fraction must be in (0, 1), got {fraction}")
     labels = np.asarray(labels)
+    if groups is not None:
+        groups = np.asarray(groups).astype(str)
+        if groups.shape != labels.shape:
+            raise ValueError(f"expected one group per sample ({labels.size}), got shape "
+                             f"{groups.shape}")
+        if np.unique(groups).size == groups.size:
+            groups = None
     rng = np.random.default_rng(seed)
     val = []
+    in_val = np.zeros(labels.size, bool)
     for c in sorted(set(labels.tolist()), key=str):
         idx = np.flatnonzero(labels == c)
         if idx.size < 2:
             continue
         k = min(idx.size - 1, max(1, int(round(fraction * idx.size))))
-        val.extend(rng.permutation(idx)[:k].tolist())
+        if groups is None:
+            val.extend(rng.permutation(idx)[:k].tolist())
+            continue
+        have = int(in_val[idx].sum())
+        for g in rng.permutation(sorted(set(groups[idx].tolist()))):
+            if have >= k:
+                break
+            members = np.flatnonzero(groups == g)
+            new = members[~in_val[members]]
+            n_c = int(np.sum(labels[new] == c))
+            if n_c == 0 or any(np.sum(in_val[labels == d]) + np.sum(labels[new] == d)
+                               > np.sum(labels == d) - 1 for d in set(labels[new].tolist())):
+                continue
+            in_val[new] = True
+            have += n_c
+    if groups is not None:
+        val = np.flatnonzero(in_val).tolist()
     val = np.array(sorted(val), dtype=np.int64)
     fit = np.setdiff1d(np.arange(labels.size), val)
     return fit, val

@@ -87,6 +87,12 @@ class VideoRecord:
         Nominal frame rate.
     meta : tuple of (str, str)
         Extra dataset-specific facts (e.g. segment boundaries), hashable.
+    group : str, optional
+        Videos that share a group are never split between the fitting and
+        the validation side of a fold (the validation split and the inner
+        cross-validation): a clip and its horizontally flipped copy, several
+        crops of one recording.  A group stays within one subject.  None:
+        the video is a group of its own.
     """
 
     dataset: str
@@ -103,6 +109,12 @@ class VideoRecord:
     camera: Optional[str] = None
     fps: float = 30.0
     meta: Tuple[Tuple[str, str], ...] = ()
+    group: Optional[str] = None
+
+    @property
+    def split_group(self) -> str:
+        """The group the splits keep together: :attr:`group`, else the video id."""
+        return self.group if self.group else self.video_id
 
     @property
     def has_rgb(self) -> bool:

@@ -40,6 +40,9 @@ class FoldFeatures:
         Class names in a fixed order (sorted), shared by all folds.
     info : dict
         Extra facts recorded by the features stage (selected F1 part, ...).
+    groups : ndarray of str, shape (n_videos,), or None
+        Split group of every video (:attr:`data.record.VideoRecord.split_group`)
+        when the dataset declares groups; None: every video is its own group.
     """
 
     dataset: str
@@ -54,6 +57,7 @@ class FoldFeatures:
     features: Dict[str, Optional[np.ndarray]]
     classes: Tuple[str, ...]
     info: dict = field(default_factory=dict)
+    groups: Optional[np.ndarray] = None
 
     @property
     def train_idx(self) -> np.ndarray:

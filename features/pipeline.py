@@ -146,9 +146,9 @@ def f2_encoder_input(entry, cfg: "FeaturesConfig") -> Dict[str, np.ndarray]:
 
 def inputs_digest(records: Sequence[VideoRecord],
                   fingerprints: Optional[Sequence[str]] = None) -> str:
-    """What a fold entry was computed from: every video's id, label and subject
-    (the split), and with ``fingerprints`` (one :func:`source_fingerprint`
-    per record) their sources (the fits).
+    """What a fold entry was computed from: every video's id, label, subject
+    and split group if it has one (the split), and with ``fingerprints`` (one
+    :func:`source_fingerprint` per record) their sources (the fits).
 
     Fold entries are keyed by configuration; this digest, kept in their
     metadata, makes a changed, added or removed video refit them.
@@ -156,7 +156,8 @@ def inputs_digest(records: Sequence[VideoRecord],
     h = hashlib.sha256()
     for i, r in enumerate(records):
         fp = fingerprints[i] if fingerprints is not None else ""
-        h.update(f"{r.video_id}\x00{r.label}\x00{r.subject}\x00{fp}\n".encode())
+        group = f"\x00group={r.group}" if r.group else ""   # no group: the digest of old caches
+        h.update(f"{r.video_id}\x00{r.label}\x00{r.subject}\x00{fp}{group}\n".encode())
     return h.hexdigest()[:16]
 
 
@@ -427,11 +428,13 @@ def run_features(dataset: str, root, cache, config: Optional[FeaturesConfig] = N
     folds = make_folds(records, cfg.protocol, cfg.train_subjects)
     labels = np.array([r.label for r in records])
     split_inputs = inputs_digest(records)
+    split_groups = np.array([r.split_group for r in records])
     fit_inputs = inputs_digest(records, sources)
     for fold in folds:
         if not _current(store, stages.split, fold.name, split_inputs):
             train, test = fold.split(records)
-            fit_pos, val_pos = validation_split(labels[train], cfg.val_fraction, seed=cfg.seed)
+            fit_pos, val_pos = validation_split(labels[train], cfg.val_fraction, seed=cfg.seed,
+                                                groups=split_groups[train])
             store.put(stages.split, fold.name,
                       {"fit_idx": train[fit_pos], "val_idx": train[val_pos], "test_idx": test},
                       {"test_subjects": list(fold.test_subjects),
@@ -458,6 +461,7 @@ def run_features(dataset: str, root, cache, config: Optional[FeaturesConfig] = N
         "families": families, "skipped": skipped,
         "video_ids": [r.video_id for r in records], "labels": labels.tolist(),
         "subjects": [r.subject for r in records],
+        "groups": split_groups.tolist() if any(r.group for r in records) else None,
         "classes": sorted(set(labels.tolist())),
         "folds": [f.name for f in folds],
         "stages": {name: getattr(stages, name).manifest()
@@ -613,7 +617,9 @@ def load_fold_features(cache, dataset: str, families: Optional[Sequence[str]] = 
         out.append(FoldFeatures(
             dataset=dataset, fold=fold, test_subjects=tuple(meta["test_subjects"]),
             video_ids=np.array(index["video_ids"]), labels=np.array(index["labels"]),
-            subjects=np.array(index["subjects"]), fit_idx=np.asarray(split["fit_idx"]),
+            subjects=np.array(index["subjects"]),
+            groups=None if index.get("groups") is None else np.array(index["groups"]),
+            fit_idx=np.asarray(split["fit_idx"]),
             val_idx=np.asarray(split["val_idx"]), test_idx=np.asarray(split["test_idx"]),
             features=feats, classes=tuple(index["classes"]), info=info))
     return out

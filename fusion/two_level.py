@@ -29,7 +29,9 @@ Choices (documented in the report):
     when it has more, seeded stratified folds of videos when it has one.
     Every training video gets an out-of-fold prediction, so ``C``, ``alpha``
     and the pair memory are chosen on all of them instead of on a 20 % split
-    (on CAD-120-sized data that split holds one video per class);
+    (on CAD-120-sized data that split holds one video per class).  Videos
+    of one split group (``clusters``: a clip and its flipped copy) are never
+    on both sides of an inner fold;
   - ``"validation"``: the seeded stratified validation split of the features
     stage (``fit_idx`` / ``val_idx``), scored once.
 
@@ -61,7 +63,7 @@ import numpy as np
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
-from sklearn.model_selection import GroupKFold, StratifiedKFold
+from sklearn.model_selection import GroupKFold, StratifiedGroupKFold, StratifiedKFold
 from sklearn.svm import SVC
 
 from features.folds import FAMILIES
@@ -571,8 +573,8 @@ class Splits:
 
 
 def make_splits(y: np.ndarray, selection: str = "inner_cv", *, validation=None, groups=None,
-                inner_folds: int = DEFAULT_INNER_FOLDS, fraction: float = 0.2, seed: int = 0
-                ) -> Splits:
+                inner_folds: int = DEFAULT_INNER_FOLDS, fraction: float = 0.2, seed: int = 0,
+                clusters=None) -> Splits:
     """The held-out scheme of a fold's training rows (see the module docstring).
 
     Parameters
@@ -588,6 +590,12 @@ def make_splits(y: np.ndarray, selection: str = "inner_cv", *, validation=None, 
         single subject, the inner folds are stratified folds of videos.
     inner_folds : int
         Maximum number of inner folds.
+    clusters : ndarray (n,), optional
+        ``"inner_cv"`` only: split group of every row (videos that must stay
+        on one side, e.g. a clip and its flipped copy; a group lies within a
+        subject).  The stratified folds of a single-subject fold then keep
+        each group whole (``StratifiedGroupKFold``); subject-grouped folds
+        keep them whole already.
     """
     y = np.asarray(y)
     if selection == "validation":
@@ -616,6 +624,9 @@ def make_splits(y: np.ndarray, selection: str = "inner_cv", *, validation=None, 
             how = f"{inner_folds} folds grouped by subject ({len(uniq)} training subjects)"
         for te in held:
             parts.append((np.setdiff1d(np.arange(n), te), np.sort(te)))
+    elif clusters is not None and np.unique(np.asarray(clusters).astype(str)).size < n:
+        parts, how = _grouped_stratified_parts(y, np.asarray(clusters).astype(str), inner_folds,
+                                               seed)
     else:
         values, counts = np.unique(y, return_counts=True)
         multi = np.isin(y, values[counts >= 2])
@@ -632,6 +643,29 @@ def make_splits(y: np.ndarray, selection: str = "inner_cv", *, validation=None, 
     if not usable:
         raise ValueError("no inner fold has 2 classes to train on")
     return Splits("inner_cv", usable, how)
+
+
+def _grouped_stratified_parts(y: np.ndarray, clusters: np.ndarray, inner_folds: int, seed: int):
+    """Stratified inner folds that keep every split group whole.
+
+    Classes with videos in at least 2 groups are cross-validated (with every
+    video sharing a group with them); the others stay in every training part.
+    """
+    n = y.size
+    values = np.unique(y)
+    n_groups = np.array([np.unique(clusters[y == c]).size for c in values])
+    cv_groups = np.unique(clusters[np.isin(y, values[n_groups >= 2])])
+    if cv_groups.size == 0:
+        raise ValueError("inner cross-validation needs at least one class with videos in 2 "
+                         "split groups; every class has one group")
+    in_cv = np.isin(clusters, cv_groups)
+    idx_cv, idx_single = np.flatnonzero(in_cv), np.flatnonzero(~in_cv)
+    k = int(min(inner_folds, n_groups[n_groups >= 2].min()))
+    sgkf = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    parts = [(np.sort(np.concatenate([idx_cv[tr], idx_single])), np.sort(idx_cv[te]))
+             for tr, te in sgkf.split(np.zeros(idx_cv.size), y[idx_cv], clusters[idx_cv])]
+    return parts, (f"{k} stratified folds of videos keeping split groups whole "
+                   f"({np.unique(clusters).size} groups of {n} videos, seed {seed})")
 
 
 def _pred_from_decisions(dec: np.ndarray, classes: np.ndarray) -> np.ndarray:

@@ -88,6 +88,23 @@ def test_round_trip_both_modalities_skeleton_only_rgb_only(ds):
     assert c.meta_dict() == {"manifest_line": "4"}
 
 
+def test_group_column_and_a_group_across_subjects(ds):
+    rows = [{"video_id": "a", "label": "drink", "subject": "1", "rgb": "a.avi", "group": "clip1"},
+            {"video_id": "a_flip", "label": "drink", "subject": "1", "rgb": "a.avi",
+             "group": "clip1"},
+            {"video_id": "c", "label": "eat", "subject": "2", "rgb": "frames_b"}]
+    written = write_manifest(ds, rows)
+    assert written.read_text().splitlines()[0] == HEADER + ",group"
+    recs = read_manifest(ds)
+    assert [(r.group, r.split_group) for r in recs] == \
+        [("clip1", "clip1"), ("clip1", "clip1"), (None, "c")]
+    rows[2]["group"] = "clip1"          # the same group under another subject: refused
+    write_manifest(ds, rows)
+    with pytest.raises(DataFormatError, match=r"manifest.csv, line 4: expected the subject of the "
+                       r"other videos of group 'clip1' \('1', line 2\).*found '2'"):
+        read_manifest(ds)
+
+
 def test_csv_path_any_column_order_blank_lines_and_defaults(ds):
     path = ds / "other.csv"
     path.write_text("Layout , skeleton,rgb,subject,label,video_id,camera\n\n"

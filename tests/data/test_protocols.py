@@ -59,3 +59,25 @@ def test_validation_split_stratified_seeded():
     assert not np.array_equal(val, val3)
     with pytest.raises(ValueError, match=r"fraction must be in \(0, 1\)"):
         validation_split(labels, 1.5)
+    # groups of single videos: the plain split
+    fit4, val4 = validation_split(labels, 0.2, seed=3, groups=[f"g{i}" for i in range(18)])
+    assert np.array_equal(val4, val) and np.array_equal(fit4, fit)
+
+
+def test_validation_split_keeps_groups_together():
+    # 4 classes x 5 clips, each clip with its flipped copy (same group)
+    labels = np.repeat(list("abcd"), 10)
+    groups = np.array([f"{c}{i // 2}" for c, i in zip(labels, np.tile(np.arange(10), 4))])
+    for seed in range(5):
+        fit, val = validation_split(labels, 0.2, seed=seed, groups=groups)
+        assert sorted(np.concatenate([fit, val]).tolist()) == list(range(40))
+        assert not set(groups[fit]) & set(groups[val]), seed       # no group on both sides
+        counts = {c: int((labels[val] == c).sum()) for c in "abcd"}
+        assert counts == {c: 2 for c in "abcd"}, counts            # one whole group per class
+    # a class whose only group holds all its videos keeps it for fitting
+    lab2 = np.array(["a", "a", "b", "b", "b", "b"])
+    grp2 = np.array(["x", "x", "y", "y", "z", "z"])
+    fit, val = validation_split(lab2, 0.5, seed=0, groups=grp2)
+    assert set(lab2[fit]) == {"a", "b"} and set(grp2[val]) in ({"y"}, {"z"})
+    with pytest.raises(ValueError, match="one group per sample"):
+        validation_split(lab2, 0.5, groups=["x"])

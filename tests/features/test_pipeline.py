@@ -267,3 +267,36 @@ def test_f1_refuses_a_video_without_placeable_skeleton_in_a_skeleton_dataset(tin
     # RGB-only data: the full image, as documented
     arrays, _ = P._F1VideoComputer(_cfg().f1, rgb_only=True)(rec, None)
     assert arrays["pooled"].shape[0] == 5
+
+
+def test_split_groups_stay_on_one_side(tmp_path):
+    """A manifest's ``group`` column (a clip and its flipped copy) reaches the
+    validation split of the features stage and the inner folds of the fusion:
+    with one training subject per fold, no group is on both sides."""
+    import csv
+
+    from fusion import run_fusion
+    root = tmp_path / "ds"
+    generate("manifest", root, seed=0, subjects=2, videos_per_class=4, frames=12,
+             image_size=(96, 72), classes=["drink", "take_pills", "walk"])
+    path = root / "manifest.csv"
+    rows = list(csv.DictReader(path.open()))
+    for r in rows:                       # repetitions 1+2 and 3+4 form a group
+        rep = int(r["video_id"].rsplit("_", 1)[1])
+        r["group"] = f"{r['subject']}_{r['label']}_{(rep - 1) // 2}"
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    cache = tmp_path / "cache"
+    P.run_features("manifest", root, cache, _cfg(), progress=False, log=lambda m: None)
+    folds = P.load_fold_features(cache, "manifest")
+    assert len(folds) == 2
+    for f in folds:
+        assert f.groups is not None and len(set(f.groups)) == 12
+        assert f.val_idx.size and not set(f.groups[f.fit_idx]) & set(f.groups[f.val_idx])
+    out = run_fusion(folds, tmp_path / "fused", alpha_search=True, seed=0)
+    import json
+    details = json.loads((tmp_path / "fused" / "details.json").read_text())
+    assert all("split groups whole" in d["selection"] for d in details["folds"])
+    assert out["mean"]["two_level"] is not None

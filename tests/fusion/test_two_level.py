@@ -260,6 +260,23 @@ def test_inner_cv_splits_hold_out_whole_subjects():
     for (a, b), (c, d) in zip(one.parts, again.parts):
         np.testing.assert_array_equal(a, c)
         np.testing.assert_array_equal(b, d)
+    # one subject whose videos come in pairs (a clip and its flipped copy):
+    # the stratified folds keep each pair on one side
+    pairs = np.array([f"v{i // 2}" for i in range(y.size)])
+    kept = make_splits(y, "inner_cv", groups=np.full(y.size, "s1"), seed=3, clusters=pairs)
+    assert "split groups whole" in kept.description and len(kept.parts) == 5
+    np.testing.assert_array_equal(kept.eval_pos, np.arange(y.size))
+    for tr, te in kept.parts:
+        assert not set(pairs[te]) & set(pairs[tr])
+        assert set(y[te]) == set(y)                                  # still stratified
+    # without the groups the plain folds do split pairs (what the groups prevent)
+    assert any(set(pairs[te]) & set(pairs[tr]) for tr, te in one.parts)
+    # single-video groups change nothing
+    plain = make_splits(y, "inner_cv", groups=np.full(y.size, "s1"), seed=3,
+                        clusters=np.arange(y.size).astype(str))
+    for (a, b), (c, d) in zip(one.parts, plain.parts):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)
     with pytest.raises(ValueError, match="selection must be one of"):
         make_splits(y, "bogus")
     with pytest.raises(ValueError, match="only used with selection='validation'"):
