@@ -166,9 +166,9 @@ def read_manifest(root, *, media_root=None) -> List[VideoRecord]:
             first = group_owner.setdefault(rec.group, (rec.subject, line))
             if first[0] != rec.subject:
                 raise DataFormatError(
-                    csv_path, f"the subject of the other videos of group {rec.group!r} "
-                    f"({first[0]!r}, line {first[1]}): a group must not span subjects",
-                    repr(rec.subject), line=line)
+                    csv_path, f"one subject per group (group {short_repr(rec.group)} is subject "
+                    f"{short_repr(first[0])} on line {first[1]})",
+                    f"subject {short_repr(rec.subject)}", line=line)
         records.append(rec)
     if header is None:
         raise DataFormatError(csv_path, f"a header line {','.join(REQUIRED_COLUMNS)}", "an empty file")

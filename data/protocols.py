@@ -104,7 +104,9 @@ def validation_split(labels: Sequence, fraction: float = 0.2, seed: int = 0,
     ``groups`` (one per sample, e.g. :attr:`data.record.VideoRecord.split_group`):
     samples sharing a group go to the same side.  Per class, whole groups are
     drawn in a seeded order until the class has its validation share; a
-    group is skipped if it would leave any class nothing to fit on.  Without
+    group is skipped if it would take the class past its share or leave any
+    class nothing to fit on; if every group of a class would pass its share,
+    the smallest one that leaves something to fit on goes to validation.  Without
     groups, or with every group a single sample, the split is the plain one.
     """
     if not 0.0 < fraction < 1.0:
@@ -129,17 +131,32 @@ def validation_split(labels: Sequence, fraction: float = 0.2, seed: int = 0,
             val.extend(rng.permutation(idx)[:k].tolist())
             continue
         have = int(in_val[idx].sum())
-        for g in rng.permutation(sorted(set(groups[idx].tolist()))):
-            if have >= k:
-                break
+        order = rng.permutation(sorted(set(groups[idx].tolist())))
+
+        def take(g, cap):
+            """Put group ``g`` in validation if it adds class-c videos without
+            passing ``cap`` and leaves every class something to fit on."""
             members = np.flatnonzero(groups == g)
             new = members[~in_val[members]]
             n_c = int(np.sum(labels[new] == c))
-            if n_c == 0 or any(np.sum(in_val[labels == d]) + np.sum(labels[new] == d)
-                               > np.sum(labels == d) - 1 for d in set(labels[new].tolist())):
-                continue
+            if n_c == 0 or have + n_c > cap or any(
+                    np.sum(in_val[labels == d]) + np.sum(labels[new] == d) > np.sum(labels == d) - 1
+                    for d in set(labels[new].tolist())):
+                return 0
             in_val[new] = True
-            have += n_c
+            return n_c
+
+        for g in order:                    # whole groups, up to the class's share
+            if have >= k:
+                break
+            have += take(g, k)
+        if have == 0:                      # every group overshoots: the smallest that fits
+            sizes = [int(np.sum(labels[groups == g] == c)) for g in order]
+            for i in np.argsort(sizes, kind="stable"):
+                got = take(order[i], idx.size - 1)
+                if got:
+                    have += got
+                    break
     if groups is not None:
         val = np.flatnonzero(in_val).tolist()
     val = np.array(sorted(val), dtype=np.int64)

@@ -113,8 +113,10 @@ class VideoRecord:
 
     @property
     def split_group(self) -> str:
-        """The group the splits keep together: :attr:`group`, else the video id."""
-        return self.group if self.group else self.video_id
+        """The group the splits keep together: :attr:`group`, else the video
+        alone (prefixed, so that a group named like another video's id stays
+        apart from it)."""
+        return f"group:{self.group}" if self.group else f"video:{self.video_id}"
 
     @property
     def has_rgb(self) -> bool:

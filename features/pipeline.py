@@ -435,6 +435,11 @@ def run_features(dataset: str, root, cache, config: Optional[FeaturesConfig] = N
             train, test = fold.split(records)
             fit_pos, val_pos = validation_split(labels[train], cfg.val_fraction, seed=cfg.seed,
                                                 groups=split_groups[train])
+            if val_pos.size == 0 and np.unique(labels[train]).size < train.size:
+                raise AdlError(f"fold {fold.name}: the split groups of the training videos "
+                               f"leave no video for the validation split (every class of "
+                               f"the training subjects has its videos in one group); give "
+                               f"each class several groups, or drop the group column")
             store.put(stages.split, fold.name,
                       {"fit_idx": train[fit_pos], "val_idx": train[val_pos], "test_idx": test},
                       {"test_subjects": list(fold.test_subjects),

@@ -307,7 +307,7 @@ class ActionPairMemory(BaseEstimator):
                              f"got {eps}")
         return eps
 
-    def fit(self, X, y, *, val_pred, validation=None, groups=None, splits=None
+    def fit(self, X, y, *, val_pred, validation=None, groups=None, splits=None, clusters=None
             ) -> "ActionPairMemory":
         """Learn the memory.
 
@@ -321,7 +321,7 @@ class ActionPairMemory(BaseEstimator):
             positions: every row with an inner cross-validation, the
             validation rows otherwise), from classifiers that did not see them
             (``TwoLevelFusion.val_pred_``).
-        validation, groups, splits
+        validation, groups, splits, clusters
             The held-out scheme (as in :meth:`fusion.two_level.TwoLevelFusion.fit`);
             pass the fusion's ``splits_``.
         """
@@ -332,7 +332,7 @@ class ActionPairMemory(BaseEstimator):
         if splits is None:
             splits = make_splits(y, self.selection, validation=validation, groups=groups,
                                  inner_folds=self.inner_folds, fraction=self.validation_fraction,
-                                 seed=self.seed)
+                                 seed=self.seed, clusters=clusters)
         if splits.kind == "inner_cv" and self.refit != "train":
             raise ValueError("refit='fit' applies to selection='validation' only")
         eval_pos = splits.eval_pos

@@ -45,7 +45,7 @@ Choices (documented in the report):
   out-of-fold decision values of the chosen ``C`` (``cv`` = the inner
   splits); with ``"validation"`` on ``min(calibration_cv, smallest class
   count)`` stratified folds of the fit rows (``_CalibratedSVC``; a class with a
-  single video stays in every training part).
+  single video stays in every training part; split groups stay whole).
 * Refit policy.  ``"inner_cv"``: after selection every classifier is refitted
   on all training videos of the fold (the out-of-fold models only score).
   ``"validation"`` with ``refit="train"`` (default): ``C`` and ``alpha`` are
@@ -56,7 +56,7 @@ Choices (documented in the report):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -440,31 +440,52 @@ class _CalibratedSVC:
         self.cv = cv
         self.seed = seed
 
-    def fit(self, K: np.ndarray, y: np.ndarray) -> "_CalibratedSVC":
+    def fit(self, K: np.ndarray, y: np.ndarray, groups=None) -> "_CalibratedSVC":
+        """``groups``: split group of every row (kept whole by the calibration folds)."""
         y = np.asarray(y)
         self.svc_ = _fit_svc(K, y, self.C)
         self.classes_ = self.svc_.classes_
-        values, counts = np.unique(y, return_counts=True)
-        multi = np.isin(y, values[counts >= 2])
-        idx_cv, idx_single = np.flatnonzero(multi), np.flatnonzero(~multi)
-        k = int(min(self.cv, counts[counts >= 2].min())) if idx_cv.size else 0
         n_cols = 1 if len(self.classes_) == 2 else len(self.classes_)
+        parts, k = self._folds(y, groups)
         if k >= 2:
             dec = np.zeros((len(y), n_cols))
-            skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=self.seed)
-            for tr, te in skf.split(np.zeros(idx_cv.size), y[idx_cv]):
-                train = np.sort(np.concatenate([idx_cv[tr], idx_single]))
-                test = idx_cv[te]
+            for train, test in parts:
                 svc = _fit_svc(K[np.ix_(train, train)], y[train], self.C)
                 dec[test] = _decision_matrix(svc, K[np.ix_(test, train)], self.classes_)
-            rows = idx_cv
-            self.calibration_ = f"{k}-fold"
+            rows = np.sort(np.concatenate([te for _, te in parts]))
+            self.calibration_ = f"{k}-fold" + (" (split groups kept whole)" if groups is not None
+                                               else "")
         else:
             dec = _decision_matrix(self.svc_, K, self.classes_)
             rows = np.arange(len(y))
             self.calibration_ = "in-sample"
         self.platt_ = _platt_params(dec[rows], y[rows], self.classes_)
         return self
+
+    def _folds(self, y: np.ndarray, groups):
+        """Calibration folds: stratified, seeded; with ``groups`` (one per
+        row, some shared) the folds keep every group whole."""
+        if groups is not None:
+            groups = np.asarray(groups).astype(str)
+            if np.unique(groups).size == groups.size:
+                groups = None
+        if groups is not None:
+            values = np.unique(y)
+            n_groups = np.array([np.unique(groups[y == c]).size for c in values])
+            if not np.any(n_groups >= 2):
+                return [], 0
+            parts, _ = _grouped_stratified_parts(y, groups, self.cv, self.seed)
+            return parts, len(parts)
+        values, counts = np.unique(y, return_counts=True)
+        multi = np.isin(y, values[counts >= 2])
+        idx_cv, idx_single = np.flatnonzero(multi), np.flatnonzero(~multi)
+        k = int(min(self.cv, counts[counts >= 2].min())) if idx_cv.size else 0
+        if k < 2:
+            return [], k
+        skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=self.seed)
+        parts = [(np.sort(np.concatenate([idx_cv[tr], idx_single])), idx_cv[te])
+                 for tr, te in skf.split(np.zeros(idx_cv.size), y[idx_cv])]
+        return parts, k
 
     @classmethod
     def from_parts(cls, svc: SVC, platt: np.ndarray, calibration: str) -> "_CalibratedSVC":
@@ -512,14 +533,15 @@ def _check_y(y, n: int) -> np.ndarray:
     return y
 
 
-def resolve_validation(y: np.ndarray, validation, fraction: float = 0.2, seed: int = 0
-                       ) -> Tuple[np.ndarray, np.ndarray]:
+def resolve_validation(y: np.ndarray, validation, fraction: float = 0.2, seed: int = 0,
+                       clusters=None) -> Tuple[np.ndarray, np.ndarray]:
     """(fit positions, validation positions) from an index array / boolean
-    mask, or a seeded stratified ``fraction`` split when ``validation`` is None."""
+    mask, or a seeded stratified ``fraction`` split (keeping ``clusters``
+    whole) when ``validation`` is None."""
     n = len(y)
     if validation is None:
         from data.protocols import validation_split
-        return validation_split(y, fraction=fraction, seed=seed)
+        return validation_split(y, fraction=fraction, seed=seed, groups=clusters)
     val = np.asarray(validation)
     if val.dtype == bool:
         if val.shape != (n,):
@@ -548,6 +570,9 @@ class Splits:
     kind: str
     parts: Tuple[Tuple[np.ndarray, np.ndarray], ...]
     description: str
+    #: split group of every training row (None: every row alone); the
+    #: calibration folds of ``"validation"`` keep them whole too
+    clusters: Optional[np.ndarray] = field(default=None, compare=False)
 
     @property
     def eval_pos(self) -> np.ndarray:
@@ -569,7 +594,8 @@ class Splits:
         keep = np.zeros(int(max(self.all_pos.max(), np.max(rows, initial=-1))) + 1, dtype=bool)
         keep[np.asarray(rows, dtype=np.int64)] = True
         parts = tuple((tr[keep[tr]], te[keep[te]]) for tr, te in self.parts)
-        return Splits(self.kind, tuple(p for p in parts if p[1].size), self.description)
+        return Splits(self.kind, tuple(p for p in parts if p[1].size), self.description,
+                      self.clusters)
 
 
 def make_splits(y: np.ndarray, selection: str = "inner_cv", *, validation=None, groups=None,
@@ -598,9 +624,17 @@ def make_splits(y: np.ndarray, selection: str = "inner_cv", *, validation=None, 
         keep them whole already.
     """
     y = np.asarray(y)
+    if clusters is not None:
+        clusters = np.asarray(clusters).astype(str)
+        if clusters.shape != y.shape:
+            raise ValueError(f"clusters must have one split group per row ({y.size}), got shape "
+                             f"{clusters.shape}")
+        if np.unique(clusters).size == clusters.size:
+            clusters = None
     if selection == "validation":
-        fit, val = resolve_validation(y, validation, fraction, seed)
-        return Splits("validation", ((fit, val),), f"validation split ({val.size} videos)")
+        fit, val = resolve_validation(y, validation, fraction, seed, clusters)
+        return Splits("validation", ((fit, val),), f"validation split ({val.size} videos)",
+                      clusters)
     if selection != "inner_cv":
         raise ValueError(f"selection must be one of {SELECTIONS}, got {selection!r}")
     if validation is not None:
@@ -624,9 +658,8 @@ def make_splits(y: np.ndarray, selection: str = "inner_cv", *, validation=None, 
             how = f"{inner_folds} folds grouped by subject ({len(uniq)} training subjects)"
         for te in held:
             parts.append((np.setdiff1d(np.arange(n), te), np.sort(te)))
-    elif clusters is not None and np.unique(np.asarray(clusters).astype(str)).size < n:
-        parts, how = _grouped_stratified_parts(y, np.asarray(clusters).astype(str), inner_folds,
-                                               seed)
+    elif clusters is not None:
+        parts, how = _grouped_stratified_parts(y, clusters, inner_folds, seed)
     else:
         values, counts = np.unique(y, return_counts=True)
         multi = np.isin(y, values[counts >= 2])
@@ -642,7 +675,7 @@ def make_splits(y: np.ndarray, selection: str = "inner_cv", *, validation=None, 
     usable = tuple(p for p in parts if np.unique(y[p[0]]).size >= 2 and p[1].size)
     if not usable:
         raise ValueError("no inner fold has 2 classes to train on")
-    return Splits("inner_cv", usable, how)
+    return Splits("inner_cv", usable, how, clusters)
 
 
 def _grouped_stratified_parts(y: np.ndarray, clusters: np.ndarray, inner_folds: int, seed: int):
@@ -666,6 +699,10 @@ def _grouped_stratified_parts(y: np.ndarray, clusters: np.ndarray, inner_folds: 
              for tr, te in sgkf.split(np.zeros(idx_cv.size), y[idx_cv], clusters[idx_cv])]
     return parts, (f"{k} stratified folds of videos keeping split groups whole "
                    f"({np.unique(clusters).size} groups of {n} videos, seed {seed})")
+
+
+def _rows(values: Optional[np.ndarray], pos: np.ndarray) -> Optional[np.ndarray]:
+    return None if values is None else values[pos]
 
 
 def _pred_from_decisions(dec: np.ndarray, classes: np.ndarray) -> np.ndarray:
@@ -752,14 +789,15 @@ class FamilySVM(ClassifierMixin, BaseEstimator):
         self.selection = selection
         self.inner_folds = inner_folds
 
-    def _splits(self, y, validation, groups, splits) -> Splits:
+    def _splits(self, y, validation, groups, splits, clusters=None) -> Splits:
         if splits is not None:
             return splits
         return make_splits(y, self.selection, validation=validation, groups=groups,
                            inner_folds=self.inner_folds, fraction=self.validation_fraction,
-                           seed=self.seed)
+                           seed=self.seed, clusters=clusters)
 
-    def fit(self, X, y, *, validation=None, groups=None, splits=None) -> "FamilySVM":
+    def fit(self, X, y, *, validation=None, groups=None, splits=None, clusters=None
+            ) -> "FamilySVM":
         """Fit on the videos of ``X``.
 
         Parameters
@@ -774,14 +812,16 @@ class FamilySVM(ClassifierMixin, BaseEstimator):
             ``selection="inner_cv"``: subject of every row (inner folds are
             grouped by subject).
         splits : Splits, optional
-            A ready-made scheme (overrides the three above).
+            A ready-made scheme (overrides the three above and ``clusters``).
+        clusters : ndarray (n,), optional
+            Split group of every row (see :func:`make_splits`).
         """
         _check_refit(self.refit)
         bank = as_bank(X)
         families = family_order(self.families)
         bank._check_families(families)
         y = _check_y(y, len(bank))
-        splits = self._splits(y, validation, groups, splits)
+        splits = self._splits(y, validation, groups, splits, clusters)
         if splits.kind == "inner_cv" and self.refit != "train":
             raise ValueError("refit='fit' applies to selection='validation' only; with an inner "
                              "cross-validation the classifiers are refitted on all training videos")
@@ -812,7 +852,7 @@ class FamilySVM(ClassifierMixin, BaseEstimator):
         if self.probability:
             fit_bank = bank.take(fit_pos)
             cal = _CalibratedSVC(self.C_, self.calibration_cv, self.seed).fit(
-                fit_bank.kernel(families), y[fit_pos])
+                fit_bank.kernel(families), y[fit_pos], _rows(splits.clusters, fit_pos))
             K_val = bank.take(val_pos).kernel(families, fit_bank)
             self.val_proba_ = _expand_proba(cal.predict_proba(K_val), cal.classes_, self.classes_)
             self.val_pred_ = cal.svc_.predict(K_val)
@@ -822,7 +862,8 @@ class FamilySVM(ClassifierMixin, BaseEstimator):
         if self.refit == "train" or not self.probability:
             K = train_bank.kernel(families)
             if self.probability:
-                model = _CalibratedSVC(self.C_, self.calibration_cv, self.seed).fit(K, y[final])
+                model = _CalibratedSVC(self.C_, self.calibration_cv, self.seed).fit(
+                    K, y[final], _rows(splits.clusters, final))
             else:
                 model = _fit_svc(K, y[final], self.C_)
         self.model_ = model
@@ -999,7 +1040,8 @@ class TwoLevelFusion(BaseEstimator):
             raise ValueError(f"alpha must be in [0, 1], got {a}")
         return a
 
-    def fit(self, X, y, *, validation=None, groups=None, splits=None) -> "TwoLevelFusion":
+    def fit(self, X, y, *, validation=None, groups=None, splits=None, clusters=None
+            ) -> "TwoLevelFusion":
         """Fit clf1 / clf2, choose alpha on the held-out rows.
 
         Parameters
@@ -1013,7 +1055,9 @@ class TwoLevelFusion(BaseEstimator):
         groups : ndarray (n,), optional
             ``selection="inner_cv"``: subject of every row.
         splits : Splits, optional
-            A ready-made scheme (overrides the two above).
+            A ready-made scheme (overrides the two above and ``clusters``).
+        clusters : ndarray (n,), optional
+            Split group of every row (see :func:`make_splits`).
         """
         fixed_alpha = self._check_alpha()
         _check_refit(self.refit)
@@ -1022,7 +1066,7 @@ class TwoLevelFusion(BaseEstimator):
         if splits is None:
             splits = make_splits(y, self.selection, validation=validation, groups=groups,
                                  inner_folds=self.inner_folds, fraction=self.validation_fraction,
-                                 seed=self.seed)
+                                 seed=self.seed, clusters=clusters)
         val_pos = splits.eval_pos
         self.splits_ = splits
         have = bank.families

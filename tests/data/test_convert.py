@@ -154,7 +154,8 @@ def test_biisc_names_media_root_and_frame_counts(tmp_path):
         ("S002_F_WIPE_WLK_RGT", "WIPE", "S002", "RGT", "WLK", 10.0)]
     assert not any(r.has_skeleton for r in recs)
     # a flipped copy shares its original's split group
-    assert [r.split_group for r in recs] == ["S001_M_CALL_STD_FCE"] * 2 + ["S002_F_WIPE_WLK_RGT"]
+    assert [r.group for r in recs] == ["S001_M_CALL_STD_FCE"] * 2 + ["S002_F_WIPE_WLK_RGT"]
+    assert recs[0].split_group == recs[1].split_group != recs[2].split_group
     expected = {n: 3 + i for i, n in enumerate(names)}
     assert count_rgb_frames(recs) == expected == count_rgb_frames(recs, decode=True)
     assert len(BIISC_ACTIONS) == 8

@@ -97,11 +97,11 @@ def test_group_column_and_a_group_across_subjects(ds):
     assert written.read_text().splitlines()[0] == HEADER + ",group"
     recs = read_manifest(ds)
     assert [(r.group, r.split_group) for r in recs] == \
-        [("clip1", "clip1"), ("clip1", "clip1"), (None, "c")]
+        [("clip1", "group:clip1"), ("clip1", "group:clip1"), (None, "video:c")]
     rows[2]["group"] = "clip1"          # the same group under another subject: refused
     write_manifest(ds, rows)
-    with pytest.raises(DataFormatError, match=r"manifest.csv, line 4: expected the subject of the "
-                       r"other videos of group 'clip1' \('1', line 2\).*found '2'"):
+    with pytest.raises(DataFormatError, match=r"manifest.csv, line 4: expected one subject per "
+                       r"group \(group 'clip1' is subject '1' on line 2\).*found subject '2'"):
         read_manifest(ds)
 
 

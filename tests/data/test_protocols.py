@@ -79,5 +79,16 @@ def test_validation_split_keeps_groups_together():
     grp2 = np.array(["x", "x", "y", "y", "z", "z"])
     fit, val = validation_split(lab2, 0.5, seed=0, groups=grp2)
     assert set(lab2[fit]) == {"a", "b"} and set(grp2[val]) in ({"y"}, {"z"})
+    # a big group is not taken while a small one gives the class its share
+    lab3 = np.array(["a"] * 10 + ["b"] * 2)
+    grp3 = np.array(["big"] * 9 + ["small", "b1", "b2"])
+    for seed in range(6):
+        fit, val = validation_split(lab3, 0.2, seed=seed, groups=grp3)
+        assert set(grp3[val]) & {"big", "small"} == {"small"}, seed
+    # every group of a class over its share: the smallest that leaves a video to fit
+    lab4 = np.array(["a"] * 7)
+    grp4 = np.array(["x"] * 3 + ["y"] * 4)
+    fit, val = validation_split(lab4, 0.2, seed=0, groups=grp4)
+    assert set(grp4[val]) == {"x"} and set(grp4[fit]) == {"y"}
     with pytest.raises(ValueError, match="one group per sample"):
         validation_split(lab2, 0.5, groups=["x"])

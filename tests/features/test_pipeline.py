@@ -300,3 +300,13 @@ def test_split_groups_stay_on_one_side(tmp_path):
     details = json.loads((tmp_path / "fused" / "details.json").read_text())
     assert all("split groups whole" in d["selection"] for d in details["folds"])
     assert out["mean"]["two_level"] is not None
+    # one group per class and subject: no validation video is possible
+    for r in rows:
+        r["group"] = f"{r['subject']}_{r['label']}"
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    with pytest.raises(AdlError, match=r"fold subject_\w+: the split groups of the training "
+                                       r"videos leave no video for the validation split"):
+        P.run_features("manifest", root, cache, _cfg(), progress=False, log=lambda m: None)

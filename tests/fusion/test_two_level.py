@@ -158,6 +158,36 @@ def test_calibration_adapts_to_tiny_classes():
     assert only_singletons.calibration_ == "in-sample"
 
 
+def test_calibration_folds_keep_split_groups_whole(monkeypatch):
+    """With split groups (a clip and its flipped copy) no calibration fold
+    scores a video with an SVM trained on its partner."""
+    rng = np.random.default_rng(3)
+    y = np.repeat(np.arange(3), 8)
+    X = rng.standard_normal((y.size, 10)) + 1.5 * rng.standard_normal((3, 10))[y]
+    K = X @ X.T / 10
+    groups = np.array([f"g{i // 2}" for i in range(y.size)])
+    seen = []
+    original = _CalibratedSVC._folds
+
+    def spy(self, yy, gg):
+        parts, k = original(self, yy, gg)
+        seen.extend(parts)
+        return parts, k
+
+    monkeypatch.setattr(_CalibratedSVC, "_folds", spy)
+    cal = _CalibratedSVC(C=1.0, cv=3, seed=0).fit(K, y, groups)
+    assert cal.calibration_ == "3-fold (split groups kept whole)" and len(seen) == 3
+    for tr, te in seen:
+        assert not set(groups[tr]) & set(groups[te])
+    # the library fit passes them through the validation scheme
+    feats = {"f1": X}
+    svm = FamilySVM(("f1",), probability=True, selection="validation", seed=0).fit(
+        feats, y, clusters=groups)
+    assert "split groups kept whole" in svm.model_.calibration_
+    fit_pos, val_pos = resolve_validation(y, None, 0.25, 0, groups)
+    assert not set(groups[fit_pos]) & set(groups[val_pos])
+
+
 # -- alpha search -----------------------------------------------------------------
 
 def test_alpha_search_finds_the_only_accurate_region():
