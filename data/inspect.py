@@ -25,6 +25,7 @@ class InspectReport:
     skeleton_frames: List[int] = field(default_factory=list)
     rgb_frames: List[int] = field(default_factory=list)
     problems: List[str] = field(default_factory=list)
+    n_groups: int = 0          # split groups declared (manifest ``group``); 0: none
 
     @property
     def ok(self) -> bool:
@@ -47,6 +48,9 @@ class InspectReport:
         w = max((len(c) for c in self.per_class), default=5)
         lines += [f"  {c:<{w}}  {n}" for c, n in sorted(self.per_class.items())]
         lines.append("per subject: " + ", ".join(f"{s}: {n}" for s, n in self.per_subject.items()))
+        if self.n_groups:
+            lines.append(f"split groups: {self.n_groups} (videos of a group stay on one side of "
+                         f"the validation splits)")
         if self.problems:
             lines.append(f"problems found: {len(self.problems)}")
             lines += [f"  - {p}" for p in self.problems]
@@ -63,6 +67,8 @@ def inspect_records(records: List[VideoRecord], *, dataset: str, root: str,
     from .protocols import subjects_of
     counts = Counter(r.subject for r in records)
     rep.per_subject = {s: counts[s] for s in subjects_of(records)}
+    if any(r.group for r in records):
+        rep.n_groups = len({r.split_group for r in records})
     it = progress(records) if progress else records
     for r in it:
         if r.has_skeleton:

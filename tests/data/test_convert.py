@@ -156,6 +156,9 @@ def test_biisc_names_media_root_and_frame_counts(tmp_path):
     # a flipped copy shares its original's split group
     assert [r.group for r in recs] == ["S001_M_CALL_STD_FCE"] * 2 + ["S002_F_WIPE_WLK_RGT"]
     assert recs[0].split_group == recs[1].split_group != recs[2].split_group
+    from data.inspect import inspect_records
+    rep = inspect_records(recs, dataset="manifest", root=str(tmp_path / "out"))
+    assert rep.n_groups == 2 and "split groups: 2 " in "\n".join(rep.summary_lines())
     expected = {n: 3 + i for i, n in enumerate(names)}
     assert count_rgb_frames(recs) == expected == count_rgb_frames(recs, decode=True)
     assert len(BIISC_ACTIONS) == 8
