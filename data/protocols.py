@@ -93,6 +93,21 @@ def make_folds(records: Sequence[VideoRecord], protocol: str = "loso",
     raise ValueError(f"unknown protocol {protocol!r}; expected 'loso' or --train-subjects")
 
 
+def shared_groups(groups: Optional[Sequence], n: int, what: str = "group per sample"
+                  ) -> Optional[np.ndarray]:
+    """``groups`` as strings, or None when absent or when no two samples share
+    a group (the splits then take their plain, ungrouped path).
+
+    Raises ValueError unless there is one group for each of the ``n`` samples.
+    """
+    if groups is None:
+        return None
+    groups = np.asarray(groups).astype(str)
+    if groups.shape != (n,):
+        raise ValueError(f"expected one {what} ({n}), got shape {groups.shape}")
+    return None if np.unique(groups).size == n else groups
+
+
 def validation_split(labels: Sequence, fraction: float = 0.2, seed: int = 0,
                      groups: Optional[Sequence] = None) -> Tuple[np.ndarray, np.ndarray]:
     """Stratified, seeded split of training positions into (fit, validation).
@@ -112,13 +127,7 @@ def validation_split(labels: Sequence, fraction: float = 0.2, seed: int = 0,
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"validation fraction must be in (0, 1), got {fraction}")
     labels = np.asarray(labels)
-    if groups is not None:
-        groups = np.asarray(groups).astype(str)
-        if groups.shape != labels.shape:
-            raise ValueError(f"expected one group per sample ({labels.size}), got shape "
-                             f"{groups.shape}")
-        if np.unique(groups).size == groups.size:
-            groups = None
+    groups = shared_groups(groups, labels.size)
     rng = np.random.default_rng(seed)
     val = []
     in_val = np.zeros(labels.size, bool)

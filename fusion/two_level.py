@@ -66,6 +66,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GroupKFold, StratifiedGroupKFold, StratifiedKFold
 from sklearn.svm import SVC
 
+from data.protocols import shared_groups
+
 from features.folds import FAMILIES
 
 DEFAULT_C_GRID: Tuple[float, ...] = (0.01, 0.1, 1.0, 10.0, 100.0)
@@ -465,10 +467,7 @@ class _CalibratedSVC:
     def _folds(self, y: np.ndarray, groups):
         """Calibration folds: stratified, seeded; with ``groups`` (one per
         row, some shared) the folds keep every group whole."""
-        if groups is not None:
-            groups = np.asarray(groups).astype(str)
-            if np.unique(groups).size == groups.size:
-                groups = None
+        groups = shared_groups(groups, y.size, "split group per row")
         if groups is not None:
             values = np.unique(y)
             n_groups = np.array([np.unique(groups[y == c]).size for c in values])
@@ -624,13 +623,7 @@ def make_splits(y: np.ndarray, selection: str = "inner_cv", *, validation=None, 
         keep them whole already.
     """
     y = np.asarray(y)
-    if clusters is not None:
-        clusters = np.asarray(clusters).astype(str)
-        if clusters.shape != y.shape:
-            raise ValueError(f"clusters must have one split group per row ({y.size}), got shape "
-                             f"{clusters.shape}")
-        if np.unique(clusters).size == clusters.size:
-            clusters = None
+    clusters = shared_groups(clusters, y.size, "split group per row")
     if selection == "validation":
         fit, val = resolve_validation(y, validation, fraction, seed, clusters)
         return Splits("validation", ((fit, val),), f"validation split ({val.size} videos)",
