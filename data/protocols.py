@@ -108,6 +108,51 @@ def shared_groups(groups: Optional[Sequence], n: int, what: str = "group per sam
     return None if np.unique(groups).size == n else groups
 
 
+def _validation_share(n: int, fraction: float) -> int:
+    """Validation videos of a class of ``n`` (>= 2): ``round(fraction * n)``,
+    at least 1, leaving at least 1 to fit on."""
+    return min(n - 1, max(1, int(round(fraction * n))))
+
+
+def _grouped_validation(labels: np.ndarray, groups: np.ndarray, fraction: float,
+                        rng: np.random.Generator) -> List[int]:
+    """:func:`validation_split` with groups: whole groups per class, in a seeded
+    order, up to the class's share; if every group of a class passes its
+    share, the smallest one that leaves every class something to fit on."""
+    members = {g: np.flatnonzero(groups == g) for g in np.unique(groups)}
+    total = {c: int(n) for c, n in zip(*np.unique(labels, return_counts=True))}
+    in_val = np.zeros(labels.size, bool)
+    n_val = dict.fromkeys(total, 0)
+
+    def take(g, c, cap) -> int:
+        new = members[g][~in_val[members[g]]]
+        got = dict(zip(*np.unique(labels[new], return_counts=True)))
+        n_c = int(got.get(c, 0))
+        if n_c == 0 or n_val[c] + n_c > cap or any(n_val[d] + n > total[d] - 1
+                                                   for d, n in got.items()):
+            return 0
+        in_val[new] = True
+        for d, n in got.items():
+            n_val[d] += int(n)
+        return n_c
+
+    for c in sorted(total, key=str):
+        if total[c] < 2:
+            continue
+        k = _validation_share(total[c], fraction)
+        order = rng.permutation(sorted(set(groups[labels == c].tolist())))
+        for g in order:                    # whole groups, up to the class's share
+            if n_val[c] >= k:
+                break
+            take(g, c, k)
+        if n_val[c] == 0:                  # every group overshoots: the smallest that fits
+            sizes = [int(np.sum(labels[members[g]] == c)) for g in order]
+            for i in np.argsort(sizes, kind="stable"):
+                if take(order[i], c, total[c] - 1):
+                    break
+    return np.flatnonzero(in_val).tolist()
+
+
 def validation_split(labels: Sequence, fraction: float = 0.2, seed: int = 0,
                      groups: Optional[Sequence] = None) -> Tuple[np.ndarray, np.ndarray]:
     """Stratified, seeded split of training positions into (fit, validation).
@@ -129,45 +174,14 @@ def validation_split(labels: Sequence, fraction: float = 0.2, seed: int = 0,
     labels = np.asarray(labels)
     groups = shared_groups(groups, labels.size)
     rng = np.random.default_rng(seed)
-    val = []
-    in_val = np.zeros(labels.size, bool)
-    for c in sorted(set(labels.tolist()), key=str):
-        idx = np.flatnonzero(labels == c)
-        if idx.size < 2:
-            continue
-        k = min(idx.size - 1, max(1, int(round(fraction * idx.size))))
-        if groups is None:
-            val.extend(rng.permutation(idx)[:k].tolist())
-            continue
-        have = int(in_val[idx].sum())
-        order = rng.permutation(sorted(set(groups[idx].tolist())))
-
-        def take(g, cap):
-            """Put group ``g`` in validation if it adds class-c videos without
-            passing ``cap`` and leaves every class something to fit on."""
-            members = np.flatnonzero(groups == g)
-            new = members[~in_val[members]]
-            n_c = int(np.sum(labels[new] == c))
-            if n_c == 0 or have + n_c > cap or any(
-                    np.sum(in_val[labels == d]) + np.sum(labels[new] == d) > np.sum(labels == d) - 1
-                    for d in set(labels[new].tolist())):
-                return 0
-            in_val[new] = True
-            return n_c
-
-        for g in order:                    # whole groups, up to the class's share
-            if have >= k:
-                break
-            have += take(g, k)
-        if have == 0:                      # every group overshoots: the smallest that fits
-            sizes = [int(np.sum(labels[groups == g] == c)) for g in order]
-            for i in np.argsort(sizes, kind="stable"):
-                got = take(order[i], idx.size - 1)
-                if got:
-                    have += got
-                    break
     if groups is not None:
-        val = np.flatnonzero(in_val).tolist()
+        val = _grouped_validation(labels, groups, fraction, rng)
+    else:
+        val = []
+        for c in sorted(set(labels.tolist()), key=str):
+            idx = np.flatnonzero(labels == c)
+            if idx.size >= 2:
+                val.extend(rng.permutation(idx)[:_validation_share(idx.size, fraction)].tolist())
     val = np.array(sorted(val), dtype=np.int64)
     fit = np.setdiff1d(np.arange(labels.size), val)
     return fit, val

@@ -428,13 +428,15 @@ def run_features(dataset: str, root, cache, config: Optional[FeaturesConfig] = N
     folds = make_folds(records, cfg.protocol, cfg.train_subjects)
     labels = np.array([r.label for r in records])
     split_inputs = inputs_digest(records)
-    split_groups = np.array([r.split_group for r in records])
+    split_groups = (np.array([r.split_group for r in records]) if any(r.group for r in records)
+                    else None)
     fit_inputs = inputs_digest(records, sources)
     for fold in folds:
         if not _current(store, stages.split, fold.name, split_inputs):
             train, test = fold.split(records)
             fit_pos, val_pos = validation_split(labels[train], cfg.val_fraction, seed=cfg.seed,
-                                                groups=split_groups[train])
+                                                groups=None if split_groups is None
+                                                else split_groups[train])
             if val_pos.size == 0 and np.unique(labels[train]).size < train.size:
                 raise AdlError(f"fold {fold.name}: the split groups of the training videos "
                                f"leave no video for the validation split (every class of "
@@ -466,7 +468,7 @@ def run_features(dataset: str, root, cache, config: Optional[FeaturesConfig] = N
         "families": families, "skipped": skipped,
         "video_ids": [r.video_id for r in records], "labels": labels.tolist(),
         "subjects": [r.subject for r in records],
-        "groups": split_groups.tolist() if any(r.group for r in records) else None,
+        "groups": None if split_groups is None else split_groups.tolist(),
         "classes": sorted(set(labels.tolist())),
         "folds": [f.name for f in folds],
         "stages": {name: getattr(stages, name).manifest()

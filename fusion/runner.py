@@ -122,8 +122,8 @@ def _fuse_fold(fold: FoldFeatures, bank: FeatureBank, use, *, alpha_search, alph
     # split of the features stage, or inner folds grouped by training subject
     splits = make_splits(y_tr, selection, validation=val_pos if selection == "validation" else None,
                          groups=np.asarray(fold.subjects)[train], inner_folds=inner_folds,
-                         seed=seed, clusters=None if getattr(fold, "groups", None) is None
-                         else np.asarray(fold.groups)[train])
+                         seed=seed,
+                         clusters=None if fold.groups is None else np.asarray(fold.groups)[train])
 
     accuracy: Dict[str, Optional[float]] = {k: None for k in ACCURACY_KEYS}
     chosen_C: Dict[str, float] = {}

@@ -467,24 +467,8 @@ class _CalibratedSVC:
     def _folds(self, y: np.ndarray, groups):
         """Calibration folds: stratified, seeded; with ``groups`` (one per
         row, some shared) the folds keep every group whole."""
-        groups = shared_groups(groups, y.size, "split group per row")
-        if groups is not None:
-            values = np.unique(y)
-            n_groups = np.array([np.unique(groups[y == c]).size for c in values])
-            if not np.any(n_groups >= 2):
-                return [], 0
-            parts, _ = _grouped_stratified_parts(y, groups, self.cv, self.seed)
-            return parts, len(parts)
-        values, counts = np.unique(y, return_counts=True)
-        multi = np.isin(y, values[counts >= 2])
-        idx_cv, idx_single = np.flatnonzero(multi), np.flatnonzero(~multi)
-        k = int(min(self.cv, counts[counts >= 2].min())) if idx_cv.size else 0
-        if k < 2:
-            return [], k
-        skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=self.seed)
-        parts = [(np.sort(np.concatenate([idx_cv[tr], idx_single])), idx_cv[te])
-                 for tr, te in skf.split(np.zeros(idx_cv.size), y[idx_cv])]
-        return parts, k
+        return _stratified_parts(y, shared_groups(groups, y.size, "split group per row"),
+                                 self.cv, self.seed)
 
     @classmethod
     def from_parts(cls, svc: SVC, platt: np.ndarray, calibration: str) -> "_CalibratedSVC":
@@ -651,47 +635,47 @@ def make_splits(y: np.ndarray, selection: str = "inner_cv", *, validation=None, 
             how = f"{inner_folds} folds grouped by subject ({len(uniq)} training subjects)"
         for te in held:
             parts.append((np.setdiff1d(np.arange(n), te), np.sort(te)))
-    elif clusters is not None:
-        parts, how = _grouped_stratified_parts(y, clusters, inner_folds, seed)
     else:
-        values, counts = np.unique(y, return_counts=True)
-        multi = np.isin(y, values[counts >= 2])
-        idx_cv, idx_single = np.flatnonzero(multi), np.flatnonzero(~multi)
-        if idx_cv.size == 0:
-            raise ValueError("inner cross-validation needs at least one class with 2 training "
-                             "videos; every class has one")
-        k = int(min(inner_folds, counts[counts >= 2].min()))
-        skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
-        for tr, te in skf.split(np.zeros(idx_cv.size), y[idx_cv]):
-            parts.append((np.sort(np.concatenate([idx_cv[tr], idx_single])), np.sort(idx_cv[te])))
-        how = f"{k} stratified folds of videos (seed {seed})"
+        parts, k = _stratified_parts(y, clusters, inner_folds, seed)
+        if not parts:
+            raise ValueError("inner cross-validation needs at least one class with "
+                             + ("2 training videos; every class has one" if clusters is None else
+                                "videos in 2 split groups; every class has one group"))
+        how = (f"{k} stratified folds of videos (seed {seed})" if clusters is None else
+               f"{k} stratified folds of videos keeping split groups whole "
+               f"({np.unique(clusters).size} groups of {n} videos, seed {seed})")
     usable = tuple(p for p in parts if np.unique(y[p[0]]).size >= 2 and p[1].size)
     if not usable:
         raise ValueError("no inner fold has 2 classes to train on")
     return Splits("inner_cv", usable, how, clusters)
 
 
-def _grouped_stratified_parts(y: np.ndarray, clusters: np.ndarray, inner_folds: int, seed: int):
-    """Stratified inner folds that keep every split group whole.
-
-    Classes with videos in at least 2 groups are cross-validated (with every
-    video sharing a group with them); the others stay in every training part.
+def _stratified_parts(y: np.ndarray, clusters: Optional[np.ndarray], n_splits: int, seed: int):
+    """Seeded stratified folds of videos: ``(parts, k)``, ``parts`` = (train,
+    held-out) positions.  Classes with at least 2 units (videos, or split
+    groups with ``clusters``) are cross-validated, every video sharing a group
+    with them too; the others stay in every training part.  ``k`` = min(
+    ``n_splits``, the smallest such class's units); ``([], k)`` when k < 2.
     """
-    n = y.size
     values = np.unique(y)
-    n_groups = np.array([np.unique(clusters[y == c]).size for c in values])
-    cv_groups = np.unique(clusters[np.isin(y, values[n_groups >= 2])])
-    if cv_groups.size == 0:
-        raise ValueError("inner cross-validation needs at least one class with videos in 2 "
-                         "split groups; every class has one group")
-    in_cv = np.isin(clusters, cv_groups)
+    if clusters is None:
+        units = np.array([np.sum(y == c) for c in values])
+        in_cv = np.isin(y, values[units >= 2])
+    else:
+        units = np.array([np.unique(clusters[y == c]).size for c in values])
+        in_cv = np.isin(clusters, np.unique(clusters[np.isin(y, values[units >= 2])]))
     idx_cv, idx_single = np.flatnonzero(in_cv), np.flatnonzero(~in_cv)
-    k = int(min(inner_folds, n_groups[n_groups >= 2].min()))
-    sgkf = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-    parts = [(np.sort(np.concatenate([idx_cv[tr], idx_single])), np.sort(idx_cv[te]))
-             for tr, te in sgkf.split(np.zeros(idx_cv.size), y[idx_cv], clusters[idx_cv])]
-    return parts, (f"{k} stratified folds of videos keeping split groups whole "
-                   f"({np.unique(clusters).size} groups of {n} videos, seed {seed})")
+    k = int(min(n_splits, units[units >= 2].min())) if idx_cv.size else 0
+    if k < 2:
+        return [], k
+    if clusters is None:
+        folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(
+            np.zeros(idx_cv.size), y[idx_cv])
+    else:
+        folds = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed).split(
+            np.zeros(idx_cv.size), y[idx_cv], clusters[idx_cv])
+    return [(np.sort(np.concatenate([idx_cv[tr], idx_single])), np.sort(idx_cv[te]))
+            for tr, te in folds], k
 
 
 def _rows(values: Optional[np.ndarray], pos: np.ndarray) -> Optional[np.ndarray]:
