@@ -146,6 +146,13 @@ class F2Config:
         for a stride of 2).  1 is the reference (every frame); the
         descriptors are about a third of the extraction time.  At most
         ``trajectory_length // n_t_cells`` so that every cell has a frame.
+    max_width : int or None
+        *Not in the thesis* (default None: frames at their own size).  Frames
+        wider than this are shrunk (area interpolation, aspect kept) before
+        extraction, as if recorded at that size: e.g. 320 processes 640x480
+        video at 320x240, about 4x faster with 2 fewer scales.  Sampling
+        step, patch and pruning thresholds are then in the shrunk frame's
+        pixels; ``positions`` stay in the original frame's pixels.
     dtype : {"float16", "float32"}
         Dtype of the returned descriptor arrays (positions stay float32).
         float16 (default) is the cache format and halves the memory of a long
@@ -179,6 +186,7 @@ class F2Config:
     min_flow: float = D.MIN_FLOW
     epsilon: float = D.EPSILON
     descriptor_stride: int = 1
+    max_width: Optional[int] = None
     dtype: str = "float16"
 
     def __post_init__(self):
@@ -195,6 +203,11 @@ class F2Config:
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"F2Config.{name}: expected an integer >= 1, got {value!r}")
+        if self.max_width is not None and (
+                not isinstance(self.max_width, (int, np.integer)) or isinstance(self.max_width, bool)
+                or self.max_width < self.patch_size):
+            raise ValueError(f"F2Config.max_width: expected None or an integer >= patch_size "
+                             f"({self.patch_size}), got {self.max_width!r}")
         if self.scale_stride <= 1.0:
             raise ValueError(f"F2Config.scale_stride: expected > 1, got {self.scale_stride}")
         if self.trajectory_length < self.n_t_cells:
@@ -487,6 +500,9 @@ class _Extractor:
         self.flow_fn = T.make_flow_estimator(cfg.flow)
         self.out = _Output(cfg.descriptor_types, cfg.dtype, self.dims)
         self.size = None
+        self.in_size = None       # frame size as read
+        self.shrink = None        # (x, y) factors of the max_width resize, None without one
+        self.shrunk_size = None
         self.prev_pyr = None
         self.prev_t = None
         self.cohorts: List[List[_Cohort]] = []
@@ -503,9 +519,10 @@ class _Extractor:
         if self.size is None:
             self._start(t, grey)
             return
-        if (grey.shape[1], grey.shape[0]) != self.sizes[0]:
-            raise DataFormatError(self.name, f"frames of {self.sizes[0][0]}x{self.sizes[0][1]} px",
+        if (grey.shape[1], grey.shape[0]) != self.in_size:
+            raise DataFormatError(self.name, f"frames of {self.in_size[0]}x{self.in_size[1]} px",
                                   f"a {grey.shape[1]}x{grey.shape[0]} frame", frame=t + 1)
+        grey = self._shrunk(grey)
         pyr = T.build_pyramid(grey, self.sizes)
         flows = self.flow_fn(self.prev_pyr, pyr)
         warped = self._compensated(t, grey, pyr, flows)
@@ -520,6 +537,13 @@ class _Extractor:
 
     def _start(self, t, grey):
         cfg = self.cfg
+        w, h = grey.shape[1], grey.shape[0]
+        self.in_size = (w, h)
+        if cfg.max_width is not None and w > cfg.max_width:
+            size = (int(cfg.max_width), max(1, int(round(h * cfg.max_width / w))))
+            self.shrink = np.array([size[0] / w, size[1] / h], np.float32)   # x, y factors
+            self.shrunk_size = size
+        grey = self._shrunk(grey)
         self.scales, self.sizes = T.pyramid_scales(grey.shape[1], grey.shape[0],
                                                    max_scales=cfg.max_scales,
                                                    scale_stride=cfg.scale_stride,
@@ -533,6 +557,19 @@ class _Extractor:
         self.prev_pyr = pyr
         self.prev_t = t
 
+    def _shrunk(self, grey):
+        """The frame at the processing size (``max_width``)."""
+        if self.shrink is None:
+            return grey
+        return T._cv2().resize(grey, self.shrunk_size, interpolation=T._cv2().INTER_AREA)
+
+    def _boxes(self, t):
+        """Person boxes of frame ``t`` in the processed frame's pixels."""
+        boxes = _boxes_at(self.boxes, t)
+        if boxes is None or self.shrink is None:
+            return boxes
+        return np.asarray(boxes, np.float32) * np.tile(self.shrink, 2)
+
     # ---------------------------------------------------------------- camera motion
     def _orb_frame(self, grey, t):
         cv2 = T._cv2()
@@ -541,7 +578,7 @@ class _Extractor:
         if self.orb is None:
             self.orb = T.make_orb(self.cfg.orb_features)
             self.matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
-        cur = T.orb_features(grey, boxes=_boxes_at(self.boxes, t), detector=self.orb)
+        cur = T.orb_features(grey, boxes=self._boxes(t), detector=self.orb)
         prev = self.prev_orb
         self.prev_orb = cur
         return prev, cur
@@ -550,8 +587,8 @@ class _Extractor:
         cfg = self.cfg
         if not cfg.compensate:
             return flows
-        prev_boxes = _boxes_at(self.boxes, self.prev_t)
-        cur_boxes = _boxes_at(self.boxes, t)
+        prev_boxes = self._boxes(self.prev_t)
+        cur_boxes = self._boxes(t)
         pairs = []
         orb = self._orb_frame(grey, t)
         if orb:
@@ -652,6 +689,8 @@ class _Extractor:
             arrays[typ] = D.cells_to_descriptor(acc, self.slices[typ])
         pos = np.empty((k, 3), np.float32)
         pos[:, :2] = mean[valid]
+        if self.shrink is not None:
+            pos[:, :2] /= self.shrink           # back to the original frame's pixels
         pos[:, 2] = t
         arrays["positions"] = pos
         self.out.add(arrays)
@@ -670,7 +709,7 @@ class _Extractor:
             if s == 0 and cfg.compensate:
                 corners = T.strongest_corners(eig, step=cfg.sampling_step, quality=cfg.quality,
                                               max_points=cfg.flow_match_points)
-                self.prev_corners = corners[T.outside_boxes(corners, _boxes_at(self.boxes, t))]
+                self.prev_corners = corners[T.outside_boxes(corners, self._boxes(t))]
 
     def finish(self) -> Dict[str, np.ndarray]:
         return self.out.result()

@@ -21,18 +21,22 @@ section 4; the IDT release's ``Descriptors.h``).  For every frame and scale:
 
 Speed.  Step 2 is where the reference spends its time: every frame and
 scale it fills ``(H+1) x (W+1) x bins`` integral images in a per-pixel loop.
-Here the per-pixel binning is vectorised over all fields of a scale, each
-bin's weight plane is assembled with OpenCV's masked accumulation and
-integrated with ``cv2.integral`` and read at all points' patch corners while
-still in cache (:func:`tube_cells`); the per-point arithmetic runs on
-channel-planar arrays.  The result is the reference's,
-pixel for pixel (float32 rounding aside).
+:func:`tube_cells` has two implementations of it, equal to float32
+rounding.  The default (:mod:`features._idt_kernel`, compiled with numba)
+sweeps the rows once, building all channels' integral histograms one row
+at a time and copying the points' patch corners out of the current row,
+so no full-frame integral is ever stored.  The OpenCV path vectorises the
+per-pixel binning over all fields of a scale, assembles each bin's weight
+plane with masked accumulation, integrates it with ``cv2.integral`` and
+reads it at all points' patch corners while still in cache.  The result is
+the reference's, pixel for pixel (float32 rounding aside).
 
 Cell order inside a frame vector is the reference's: x cell outer, y cell
 inner, then bins.
 """
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from typing import Dict, Optional, Sequence, Tuple
@@ -155,11 +159,15 @@ def type_channels(types: Sequence[str]) -> Dict[str, slice]:
     return out
 
 
-def _bin_planes(grey: Optional[np.ndarray], flow: np.ndarray, hog: bool, min_flow: float):
-    """Yield ``(channel, plane)``: each bin's per-pixel weight, shape (H, W) float32.
+def _polar_fields(grey: Optional[np.ndarray], flow: np.ndarray, hog: bool, min_flow: float):
+    """Magnitude and angle (degrees) of every orientation field of one frame and scale.
 
-    The plane is a scratch buffer, valid until the next item.  Channels:
-    HOG 8, HOF 8 + "no motion", MBHx 8, MBHy 8 (in :func:`histogram_types` order).
+    Returns ``(types, mag, ang, zero, hof)``: ``mag``, ``ang`` of shape
+    (F, H, W) float32 scratch buffers in :func:`histogram_types` order
+    (HOG's image gradient, the flow, the gradients of its x and y
+    components), HOF's magnitude already zero at or below ``min_flow``;
+    ``zero`` (H, W) is HOF's "no motion" weight (1 there, else 0) and
+    ``hof`` the HOF field's index (``None`` without HOF).
     """
     cv2 = _cv2()
     if flow.ndim != 3 or flow.shape[2] != 2:
@@ -194,6 +202,18 @@ def _bin_planes(grey: Optional[np.ndarray], flow: np.ndarray, hog: bool, min_flo
         zero = _buffer("zero", (h, w))
         cv2.threshold(mag[hof], min_flow, 1.0, cv2.THRESH_BINARY_INV, dst=zero)
         cv2.threshold(mag[hof], min_flow, 0.0, cv2.THRESH_TOZERO, dst=mag[hof])
+    return types, mag, ang, zero, hof
+
+
+def _bin_planes(grey: Optional[np.ndarray], flow: np.ndarray, hog: bool, min_flow: float):
+    """Yield ``(channel, plane)``: each bin's per-pixel weight, shape (H, W) float32.
+
+    The plane is a scratch buffer, valid until the next item.  Channels:
+    HOG 8, HOF 8 + "no motion", MBHx 8, MBHy 8 (in :func:`histogram_types` order).
+    """
+    cv2 = _cv2()
+    types, mag, ang, zero, hof = _polar_fields(grey, flow, hog, min_flow)
+    nf, h, w = mag.shape
     ang *= np.float32(N_ORIENTATIONS / 360.0)
     whole = _buffer("whole", (nf, h, w))
     np.floor(ang, out=whole)
@@ -349,15 +369,56 @@ def _normalise_cells(corners: np.ndarray, slices: Dict[str, slice], n_cells: int
     return cells
 
 
+BACKENDS = ("auto", "numba", "opencv")
+BACKEND_ENV = "ADL_IDT_BACKEND"
+
+
+def resolve_backend(backend: Optional[str] = None) -> str:
+    """``"numba"`` or ``"opencv"``: the implementation :func:`tube_cells` runs.
+
+    ``None`` reads ``$ADL_IDT_BACKEND`` (default ``"auto"``); ``"auto"`` is
+    numba when it imports, else OpenCV.
+    """
+    if backend is None:
+        backend = os.environ.get(BACKEND_ENV, "auto") or "auto"
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown descriptor backend {backend!r} (from the argument or "
+                         f"${BACKEND_ENV}); expected one of {', '.join(BACKENDS)}")
+    if backend == "opencv":
+        return backend
+    try:
+        from . import _idt_kernel  # noqa: F401  (imports numba)
+    except ImportError as exc:
+        if backend == "numba":
+            raise ImportError(f"the numba descriptor backend needs numba ({exc}); install it "
+                              f"(pip install numba) or set {BACKEND_ENV}=opencv") from exc
+        return "opencv"
+    return "numba"
+
+
 def tube_cells(grey: Optional[np.ndarray], flow: np.ndarray, points: np.ndarray, *,
                hog: bool = True, min_flow: float = MIN_FLOW, patch: int = PATCH_SIZE,
-               n_cells: int = N_XY_CELLS, epsilon: float = EPSILON):
+               n_cells: int = N_XY_CELLS, epsilon: float = EPSILON,
+               backend: Optional[str] = None):
     """Normalised per-frame cell histograms of every point's patch, from the fields directly.
 
-    The fast path of :func:`frame_integral` + :func:`tube_descriptors`: each
-    bin's integral image is read at the points' patch corners right after it
-    is computed, while it is in cache (the gathers are memory-latency
-    bound), and all arithmetic runs on channel-planar arrays.
+    What :func:`frame_integral` + :func:`tube_descriptors` compute, in one
+    call per frame and scale.  Two implementations, equal to float32
+    rounding (see :mod:`features._idt_kernel`):
+
+    * ``"numba"`` (the default when numba imports): one compiled sweep over
+      the rows builds all channels' integral histograms a row at a time and
+      reads the patch corners from the current row (about twice as fast);
+    * ``"opencv"``: each bin's integral image (``cv2.integral``) is read at
+      the points' patch corners right after it is computed, while it is in
+      cache, and all arithmetic runs on channel-planar arrays.
+
+    Parameters
+    ----------
+    backend : {"auto", "numba", "opencv"}, optional
+        Default: ``$ADL_IDT_BACKEND``, else ``"auto"``
+        (:func:`resolve_backend`).  Frames smaller than the patch always
+        take the OpenCV path.
 
     Returns
     -------
@@ -374,8 +435,13 @@ def tube_cells(grey: Optional[np.ndarray], flow: np.ndarray, points: np.ndarray,
     C = sum(TYPE_BINS[t] for t in types)
     k = n_cells + 1
     n = len(points)
+    if patch % n_cells:
+        raise ValueError(f"expected the patch side {patch} to be a multiple of n_cells {n_cells}")
     if n == 0:
         return np.zeros((C, n_cells, n_cells, 0), np.float32), slices
+    if h >= patch and w >= patch and resolve_backend(backend) == "numba":
+        return _tube_cells_numba(grey, flow, points, hog, min_flow, patch, n_cells, epsilon,
+                                 slices, C), slices
     map_x, map_y = _corner_maps(points, w, h, patch, n_cells)
     corners = np.empty((C, k * k, n), np.float32)
     integ = _buffer("integral", (h + 1, w + 1))
@@ -387,6 +453,19 @@ def tube_cells(grey: Optional[np.ndarray], flow: np.ndarray, points: np.ndarray,
         else:
             _gather(integ, map_x, map_y, corners[c])
     return _normalise_cells(corners, slices, n_cells, epsilon), slices
+
+
+def _tube_cells_numba(grey, flow, points, hog, min_flow, patch, n_cells, epsilon, slices, C):
+    from ._idt_kernel import tube_cells_kernel
+    types, mag, ang, zero, hof = _polar_fields(grey, flow, hog, min_flow)
+    bounds = np.array([(slices[t].start, slices[t].stop) for t in types], np.int64)
+    out = np.empty((C, n_cells, n_cells, len(points)), np.float32)
+    tube_cells_kernel(mag, ang, zero if zero is not None else mag[0], -1 if hof is None else hof,
+                      np.ascontiguousarray(bounds[:, 0]), np.ascontiguousarray(points[:, 0]),
+                      np.ascontiguousarray(points[:, 1]), patch, n_cells,
+                      np.ascontiguousarray(bounds[:, 0]), np.ascontiguousarray(bounds[:, 1]),
+                      float(epsilon), out)
+    return out
 
 
 def cells_to_descriptor(cells: np.ndarray, sl: slice) -> np.ndarray:

@@ -209,6 +209,8 @@ class _Stages:
                                  PIPELINE_VERSION)
         f2d = asdict(f2)
         f2d.pop("dtype")
+        if f2d["max_width"] is None:    # frames at their own size: the key of older caches
+            f2d.pop("max_width")
         self.f2_raw = StageKey("f2_raw", {"dataset": dataset, **f2d}, PIPELINE_VERSION)
         ids = hashlib.sha256("\n".join(f"{r.video_id},{r.label},{r.subject}" for r in records)
                              .encode()).hexdigest()[:16]

@@ -7,7 +7,8 @@ Run as ``python tests/benchmarks/bench_f2.py``.  Prints ``BENCH {json}`` lines:
   320x240 videos of a room (plain walls, textured furniture on 40 % of the
   background, textured objects moving, the camera panning), two videos at a
   time with joblib (2 workers, OpenCV single-threaded in each).
-  ``--variants`` adds the fully textured scene (the worst case) and the fast
+  ``--variants`` adds the fully textured scene (the worst case), the OpenCV
+  descriptor backend (``ADL_IDT_BACKEND=opencv``) and the fast
   settings as ``#`` lines.
   ``baseline`` is the frames per second of computing the same multi-scale
   optical flow alone (decode + grey pyramid + flow, the same 2 workers) in
@@ -122,11 +123,17 @@ def write_video(path, width, height, n_frames, fourcc="mp4v", seed=0, scene="roo
 
 
 # --------------------------------------------------------------------------- workers
-def _worker_setup():
+def _worker_setup(backend):
     import cv2
     cv2.setNumThreads(1)
+    import numpy as np
     import features.f2  # noqa: F401  (import time out of the measurement)
-    return os.getpid()
+    from features import idt_descriptors as D
+    os.environ[D.BACKEND_ENV] = backend          # loky reuses its workers between runs
+    # numba's compiled-code cache is loaded on the first call: out of the measurement too
+    D.tube_cells(np.zeros((40, 40), np.uint8), np.zeros((40, 40, 2), np.float32),
+                 np.full((1, 2), 20, np.float32))
+    return D.resolve_backend()
 
 
 def _flow_only(path, config):
@@ -165,20 +172,23 @@ def _f2(path, config):
     return n, time.perf_counter() - t0, time.process_time() - c0, len(out["positions"])
 
 
-def speed(args, config, label="default", scene="room"):
+def speed(args, config, label="default", scene="room", backend=None):
     from joblib import Parallel, delayed
     tmp = Path(tempfile.mkdtemp(prefix="bench_f2_"))
     try:
-        return _speed(args, config, label, scene, tmp, Parallel, delayed)
+        return _speed(args, config, label, scene, tmp, Parallel, delayed, backend)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _speed(args, config, label, scene, tmp, Parallel, delayed):
+def _speed(args, config, label, scene, tmp, Parallel, delayed, backend):
     videos = [write_video(tmp / f"v{i}.avi", 320, 240, args.frames, seed=i, scene=scene)
               for i in range(2)]
+    from features.idt_descriptors import BACKEND_ENV
+    backend = backend or os.environ.get(BACKEND_ENV) or "auto"
     with Parallel(n_jobs=2, backend="loky") as par:
-        par(delayed(_worker_setup)() for _ in range(2))
+        used = set(par(delayed(_worker_setup)(backend) for _ in range(2)))
+        note(f"[{label}, {scene}] descriptor backend: {', '.join(sorted(used))}")
         runs = {"flow": [], "f2": []}
         cpu = {"flow": [], "f2": []}
         counts = []
@@ -261,7 +271,8 @@ def main(argv=None):
     ap.add_argument("--memory-scene", default="textured", choices=("room", "textured"),
                     help="scene of the memory video (textured: the most trajectories)")
     ap.add_argument("--variants", action="store_true",
-                    help="also time descriptor_stride=2 and hog=False")
+                    help="also time the textured scene, the OpenCV descriptor backend, "
+                         "descriptor_stride=2 and hog=False")
     args = ap.parse_args(argv)
     from features.f2 import F2Config
     note(f"load average before: {load()} on {os.cpu_count()} CPUs")
@@ -269,10 +280,12 @@ def main(argv=None):
         fps, base, ratio = speed(args, F2Config())
         bench_line("f2_fps_320x240", fps, "fps", base, ratio)
     if args.variants and not args.skip_speed:
-        for label, cfg, scene in (("default", F2Config(), "textured"),
-                                  ("descriptor_stride=2", F2Config(descriptor_stride=2), "room"),
-                                  ("hog=False", F2Config(hog=False), "room")):
-            v_fps, v_base, v_ratio = speed(args, cfg, label, scene)
+        for label, cfg, scene, backend in (
+                ("default", F2Config(), "textured", None),
+                ("opencv backend", F2Config(), "room", "opencv"),
+                ("descriptor_stride=2", F2Config(descriptor_stride=2), "room", None),
+                ("hog=False", F2Config(hog=False), "room", None)):
+            v_fps, v_base, v_ratio = speed(args, cfg, label, scene, backend)
             note(f"variant {label} on the {scene} scene: {v_fps:.1f} fps, flow-only "
                  f"{v_base:.1f} fps, ratio {v_ratio:.2f}")
     note(f"load average after speed: {load()}")

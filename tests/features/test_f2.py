@@ -71,6 +71,8 @@ def test_config_dims_are_426_and_types_follow_hog():
     ({"trajectory_length": 2}, "trajectory_length >= n_t_cells"),
     ({"descriptor_stride": 6}, "descriptor_stride: expected at most"),
     ({"patch_size": 31}, "patch_size to be a multiple of n_xy_cells"),
+    ({"max_width": 16}, r"F2Config.max_width: expected None or an integer >= patch_size \(32\)"),
+    ({"max_width": True}, "F2Config.max_width"),
 ])
 def test_config_rejects_bad_values(kw, match):
     with pytest.raises(ValueError, match=match):
@@ -173,6 +175,55 @@ def test_frame_size_change_is_a_data_error():
     frames[2] = cv2.resize(frames[2], (80, 60))
     with pytest.raises(DataFormatError, match=r"frame 3: expected frames of 160x120 px"):
         run(frames, name="bad.avi")
+
+
+def _doubled(frames):
+    return [cv2.resize(f, (2 * W, 2 * H), interpolation=cv2.INTER_NEAREST) for f in frames]
+
+
+def test_max_width_processes_the_shrunk_frames_and_reports_original_pixels(square_out):
+    # a 2x nearest-neighbour enlargement shrunk back by area is the original frame exactly
+    out = run(_doubled(square_frames()), max_width=W)
+    assert set(out) == set(square_out)
+    for k in ("traj", "hog", "hof", "mbhx", "mbhy"):
+        np.testing.assert_array_equal(out[k], square_out[k])
+    np.testing.assert_allclose(out["positions"], square_out["positions"] * [2, 2, 1], rtol=1e-6)
+    # frames already narrow enough are used as they are
+    same = run(square_frames(), max_width=W)
+    np.testing.assert_array_equal(same["positions"], square_out["positions"])
+
+
+def test_max_width_scales_the_person_boxes(monkeypatch):
+    """Boxes are given in the original frame's pixels; with ``max_width`` they
+    follow the frame into the shrunk pixels before excluding matches."""
+    import features.trajectories as T
+    seen = []
+    real = T.estimate_homography
+
+    def spy(a, b, **kw):
+        seen.append(np.asarray(a))
+        return real(a, b, **kw)
+    monkeypatch.setattr(T, "estimate_homography", spy)
+    box = np.array([[40, 40, 120, 120]], np.float32)          # original (320x240) pixels
+    frames = _doubled(square_frames(8, pan=2.0))
+    with pytest.warns(NoTrajectoryWarning):            # 8 frames: too short for L = 15
+        extract_f2("boxed", F2Config(max_width=W), person_boxes={t: box for t in range(8)},
+                   frames=enumerate(frames))
+    pts = np.concatenate(seen)
+    assert len(pts) > 100
+    x, y = pts.T
+
+    def inside(x0, y0, x1, y1):
+        return (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+    assert not inside(20, 20, 60, 60).any()           # the box at 160x120
+    assert inside(62, 62, 120, 120).sum() > 10        # where the unscaled box would have been
+
+
+def test_max_width_frame_size_change_names_the_original_size():
+    frames = _doubled(square_frames(4))
+    frames[2] = cv2.resize(frames[2], (W, H))
+    with pytest.raises(DataFormatError, match=r"frame 3: expected frames of 320x240 px"):
+        run(frames, name="bad.avi", max_width=W)
 
 
 # --------------------------------------------------------------------------- sources

@@ -145,13 +145,81 @@ def test_tube_cells_fast_path_equals_the_two_step_path():
         D.tube_cells(grey, flow, pts, patch=31)
 
 
+numba_only = pytest.mark.skipif(D.resolve_backend("auto") != "numba", reason="numba not installed")
+
+
+def _points_with_borders(n, w, h, seed):
+    pts = np.random.default_rng(seed).random((n, 2)).astype(np.float32) * [w, h]
+    border = np.array([[0, 0], [w - 1, h - 1], [0.5, h / 2], [w - 0.5, 3], [15.5, 16.5],
+                       [16.5, 15.5], [w / 2, h - 16.5]], np.float32)
+    return np.concatenate([pts, border])
+
+
+@numba_only
+@pytest.mark.parametrize("hog", [True, False])
+def test_tube_cells_numba_kernel_equals_the_opencv_path(hog):
+    grey = texture(seed=9)
+    flow = smooth_flow(*grey.shape, seed=10)
+    pts = _points_with_borders(300, 128, 96, seed=2)
+    a, sa = D.tube_cells(grey, flow, pts, hog=hog, backend="opencv")
+    b, sb = D.tube_cells(grey, flow, pts, hog=hog, backend="numba")
+    assert sa == sb and b.shape == a.shape == ((33 if hog else 25), 2, 2, len(pts))
+    np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5)
+    # and both are IDT GetDesc on the per-pixel histograms (brute-force sums)
+    if hog:
+        ref = reference_histograms(grey, flow)
+        for t, sl in sb.items():
+            got = D.cells_to_descriptor(b, sl)
+            for i in (0, 1, len(pts) - 3, len(pts) - 1):
+                np.testing.assert_allclose(got[i], brute_descriptor(ref, pts[i], 128, 96, sl),
+                                           rtol=2e-3, atol=2e-4)
+
+
+@numba_only
+def test_tube_cells_numba_kernel_other_geometry_and_small_frames():
+    grey = texture(h=70, w=90, seed=11)
+    flow = smooth_flow(70, 90, seed=12)
+    pts = _points_with_borders(40, 90, 70, seed=3)
+    kw = dict(patch=24, n_cells=3, epsilon=0.1, min_flow=0.2)
+    a, _ = D.tube_cells(grey, flow, pts, backend="opencv", **kw)
+    b, _ = D.tube_cells(grey, flow, pts, backend="numba", **kw)
+    assert b.shape == (33, 3, 3, len(pts))
+    np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5)
+    # a frame narrower than the patch takes the OpenCV path whatever the backend
+    small = D.tube_cells(grey[:20, :30], flow[:20, :30], pts[:5] / 4, backend="numba")[0]
+    np.testing.assert_array_equal(small, D.tube_cells(grey[:20, :30], flow[:20, :30], pts[:5] / 4,
+                                                      backend="opencv")[0])
+
+
+def test_backend_choice(monkeypatch):
+    monkeypatch.setenv(D.BACKEND_ENV, "opencv")
+    assert D.resolve_backend() == "opencv"
+    monkeypatch.setenv(D.BACKEND_ENV, "cuda")
+    with pytest.raises(ValueError, match=r"unknown descriptor backend 'cuda'.*ADL_IDT_BACKEND"):
+        D.resolve_backend()
+    monkeypatch.delenv(D.BACKEND_ENV)
+    # without numba: "auto" falls back to OpenCV, "numba" says what to do
+    import sys
+    import features
+    monkeypatch.setitem(sys.modules, "numba", None)
+    monkeypatch.delitem(sys.modules, "features._idt_kernel", raising=False)
+    monkeypatch.delattr(features, "_idt_kernel", raising=False)
+    assert D.resolve_backend("auto") == "opencv"
+    with pytest.raises(ImportError, match="ADL_IDT_BACKEND=opencv"):
+        D.resolve_backend("numba")
+    grey = texture(seed=5)
+    flow = smooth_flow(*grey.shape, seed=6)
+    cells, _ = D.tube_cells(grey, flow, np.array([[40.0, 40.0]], np.float32))
+    assert cells.shape == (33, 2, 2, 1)
+
+
 def test_tube_cells_chunk_large_point_sets(monkeypatch):
     grey = texture(seed=7)
     flow = smooth_flow(*grey.shape, seed=8)
     pts = np.random.default_rng(1).random((23, 2)).astype(np.float32) * [128, 96]
-    whole, _ = D.tube_cells(grey, flow, pts)
+    whole, _ = D.tube_cells(grey, flow, pts, backend="opencv")
     monkeypatch.setattr(D, "_MAX_MAP", 5)             # remap is limited to 32767 px a side
-    chunked, _ = D.tube_cells(grey, flow, pts)
+    chunked, _ = D.tube_cells(grey, flow, pts, backend="opencv")
     np.testing.assert_array_equal(chunked, whole)
 
 

@@ -78,6 +78,13 @@ def test_changed_config_recomputes_only_dependants(tiny, tmp_path):
     s = P.run_features("cad120", tiny, cache, _cfg(f2=F2Config(max_scales=2, trajectory_length=4)),
                        progress=False, log=lambda m: None)
     assert {k: v for k, v in s.computed.items() if v} == {"f2_raw": 9, "f2_fold": 3}
+    # F2 on shrunk frames: raw F2 and its folds; the default keeps the key of older caches
+    s = P.run_features("cad120", tiny, cache,
+                       _cfg(f2=F2Config(max_scales=2, trajectory_length=4, max_width=128)),
+                       progress=False, log=lambda m: None)
+    assert {k: v for k, v in s.computed.items() if v} == {"f2_raw": 9, "f2_fold": 3}
+    keys = P._Stages("cad120", _cfg(), [], False).f2_raw.config
+    assert "max_width" not in keys and "descriptor_stride" in keys
     # backbone / stride: F1 frames and folds
     s = P.run_features("cad120", tiny, cache,
                        _cfg(f1=F1Config(backbone="resnet18", weights="random", input_size=48,
