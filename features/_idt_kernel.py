@@ -177,3 +177,84 @@ def tube_cells_kernel(mag, ang, zero, hof, offs, px, py, patch, n_cells, starts,
                     for p in range(p0, p1):
                         dst[p] = cells[p - p0, q, c]
     return out
+
+
+
+@nb.njit(cache=True, nogil=True, boundscheck=False, inline="always")
+def _sort2(a, b):  # pragma: no cover - compiled
+    return min(a, b), max(a, b)
+
+
+@nb.njit(cache=True, nogil=True, boundscheck=False)
+def _median9(p0, p1, p2, p3, p4, p5, p6, p7, p8):  # pragma: no cover - compiled
+    """Median of 9 values by a 19-exchange network (Paeth); returns one of them exactly."""
+    p1, p2 = _sort2(p1, p2)
+    p4, p5 = _sort2(p4, p5)
+    p7, p8 = _sort2(p7, p8)
+    p0, p1 = _sort2(p0, p1)
+    p3, p4 = _sort2(p3, p4)
+    p6, p7 = _sort2(p6, p7)
+    p1, p2 = _sort2(p1, p2)
+    p4, p5 = _sort2(p4, p5)
+    p7, p8 = _sort2(p7, p8)
+    p0, p3 = _sort2(p0, p3)
+    p5, p8 = _sort2(p5, p8)
+    p4, p7 = _sort2(p4, p7)
+    p3, p6 = _sort2(p3, p6)
+    p1, p4 = _sort2(p1, p4)
+    p2, p5 = _sort2(p2, p5)
+    p4, p7 = _sort2(p4, p7)
+    p4, p2 = _sort2(p4, p2)
+    p6, p4 = _sort2(p6, p4)
+    p4, p2 = _sort2(p4, p2)
+    return p4
+
+
+@nb.njit(cache=True, nogil=True, boundscheck=False)
+def median_flow_at(flow, xi, yi, out):  # pragma: no cover - compiled
+    """``out[p] =`` the 3x3 median of each flow component around ``(xi[p], yi[p])``.
+
+    What ``cv2.medianBlur(component, 3)[yi, xi]`` gives (borders
+    replicated), computed at the points only.
+    """
+    h, w = flow.shape[0], flow.shape[1]
+    for p in range(xi.shape[0]):
+        x = xi[p]
+        y = yi[p]
+        ya, yc = max(y - 1, 0), min(y + 1, h - 1)
+        xa, xc = max(x - 1, 0), min(x + 1, w - 1)
+        for c in range(2):
+            out[p, c] = _median9(flow[ya, xa, c], flow[ya, x, c], flow[ya, xc, c],
+                                 flow[y, xa, c], flow[y, x, c], flow[y, xc, c],
+                                 flow[yc, xa, c], flow[yc, x, c], flow[yc, xc, c])
+    return out
+
+
+@nb.njit(cache=True, nogil=True, boundscheck=False)
+def dense_sample_kernel(eig, occupied, step, threshold):  # pragma: no cover - compiled
+    """The grid candidates of :func:`features.trajectories.dense_sample`, (M, 2) float32.
+
+    A cell's centre is kept when its eigenvalue is above ``threshold``
+    (float32, as numpy compares a float32 image with a Python float) and no
+    point of ``occupied`` (N, 2) lies in the cell; row-major cell order.
+    """
+    h, w = eig.shape
+    gw, gh = w // step, h // step
+    off = step // 2
+    free = np.ones((gh, gw), np.bool_)
+    for p in range(occupied.shape[0]):
+        fx = np.floor(occupied[p, 0])
+        fy = np.floor(occupied[p, 1])
+        if fx >= 0 and fy >= 0 and fx < gw * step and fy < gh * step:
+            free[np.int64(fy) // step, np.int64(fx) // step] = False
+    out = np.empty((gh * gw, 2), np.float32)
+    m = 0
+    for i in range(gh):
+        y = i * step + off
+        for j in range(gw):
+            x = j * step + off
+            if free[i, j] and eig[y, x] > threshold:
+                out[m, 0] = x
+                out[m, 1] = y
+                m += 1
+    return out[:m].copy()

@@ -170,7 +170,8 @@ def _grid(shape: Tuple[int, int], step: int):
 
 
 def dense_sample(eig: np.ndarray, occupied: Optional[np.ndarray] = None, *,
-                 step: int = MIN_DISTANCE, quality: float = QUALITY) -> np.ndarray:
+                 step: int = MIN_DISTANCE, quality: float = QUALITY,
+                 backend: Optional[str] = None) -> np.ndarray:
     """New points on a dense grid, skipping homogeneous areas and occupied cells (IDT ``DenseSample``).
 
     The image is cut into ``step x step`` cells; the candidate of a cell is its
@@ -188,6 +189,9 @@ def dense_sample(eig: np.ndarray, occupied: Optional[np.ndarray] = None, *,
         The sampling step W (IDT: 5 px).
     quality : float
         Relative eigenvalue threshold (IDT: 0.001).
+    backend : {"auto", "numba", "opencv"}, optional
+        Compiled loop or numpy (:func:`features.idt_descriptors.resolve_backend`);
+        the same points.
 
     Returns
     -------
@@ -200,6 +204,13 @@ def dense_sample(eig: np.ndarray, occupied: Optional[np.ndarray] = None, *,
     if gw == 0 or gh == 0:
         return np.zeros((0, 2), np.float32)
     threshold = float(eig.max()) * quality
+    from .idt_descriptors import resolve_backend
+    if resolve_backend(backend) == "numba" and eig.dtype == np.float32:
+        from ._idt_kernel import dense_sample_kernel
+        occ = (np.zeros((0, 2)) if occupied is None
+               else np.asarray(occupied, dtype=np.float64).reshape(-1, 2))
+        return dense_sample_kernel(np.ascontiguousarray(eig), occ, int(step),
+                                   np.float32(threshold))
     keep = eig[ys[:, None], xs[None, :]] > threshold            # (gh, gw)
     if occupied is not None and len(occupied):
         occ = np.floor(np.asarray(occupied, dtype=np.float64)).astype(np.int64)
@@ -344,8 +355,8 @@ def _pixel_index(points: np.ndarray, w: int, h: int, rounding: str):
     return x, y
 
 
-def track_points(points: np.ndarray, flow: np.ndarray, *,
-                 median: bool = True) -> Tuple[np.ndarray, np.ndarray]:
+def track_points(points: np.ndarray, flow: np.ndarray, *, median: bool = True,
+                 backend: Optional[str] = None) -> Tuple[np.ndarray, np.ndarray]:
     """Move points by the (median-filtered) flow; report which stay strictly inside the frame.
 
     Parameters
@@ -357,6 +368,10 @@ def track_points(points: np.ndarray, flow: np.ndarray, *,
         True: the DT tracker (component-wise median of the 3x3 flow vectors
         around ``floor(p)``, borders replicated); False: the IDT release
         (flow at ``round(p)``).
+    backend : {"auto", "numba", "opencv"}, optional
+        How the medians are taken (:func:`features.idt_descriptors.resolve_backend`):
+        compiled at the points only, or ``cv2.medianBlur`` over the whole
+        field; the values are the same.
 
     Returns
     -------
@@ -370,8 +385,15 @@ def track_points(points: np.ndarray, flow: np.ndarray, *,
     new = points.copy()
     if median:
         x, y = _pixel_index(points, w, h, "floor")
-        for c, comp in enumerate(cv2.split(flow)):
-            new[:, c] += cv2.medianBlur(comp, 3)[y, x]
+        from .idt_descriptors import resolve_backend
+        if resolve_backend(backend) == "numba":      # the same medians, at the points only
+            from ._idt_kernel import median_flow_at
+            new += median_flow_at(np.ascontiguousarray(flow, dtype=np.float32),
+                                  x.astype(np.int64), y.astype(np.int64),
+                                  np.empty_like(new))
+        else:
+            for c, comp in enumerate(cv2.split(flow)):
+                new[:, c] += cv2.medianBlur(comp, 3)[y, x]
     else:
         new += sample_field(flow, points, rounding="round")
     inside = (new[:, 0] > 0) & (new[:, 0] < w) & (new[:, 1] > 0) & (new[:, 1] < h)

@@ -81,6 +81,25 @@ def test_dense_sample_skips_occupied_cells():
     np.testing.assert_array_equal(left, [[7, 2], [2, 7]])
 
 
+def test_dense_sample_backends_give_the_same_points():
+    from features import idt_descriptors as D
+    if D.resolve_backend("auto") != "numba":
+        pytest.skip("numba not installed")
+    rng = np.random.default_rng(5)
+    for seed in range(5):
+        img = texture(67, 93, seed)
+        img[:20, :30] = 128                               # a homogeneous corner
+        eig = T.min_eigenvalue_map(img)
+        occ = (rng.random((150, 2)) * [110, 80] - [5, 5]).astype(np.float32)   # some outside
+        occ[:3] = [[4.9999, 5.0], [-0.5, 3.0], [92.999, 66.999]]
+        for occupied in (None, occ, occ[:0]):
+            for step in (5, 3):
+                a = T.dense_sample(eig, occupied, step=step, backend="opencv")
+                b = T.dense_sample(eig, occupied, step=step, backend="numba")
+                assert b.dtype == a.dtype == np.float32
+                np.testing.assert_array_equal(b, a)
+
+
 def test_dense_sample_rejects_a_zero_step():
     with pytest.raises(ValueError, match="sampling step >= 1"):
         T.dense_sample(np.ones((10, 10), np.float32), step=0)
@@ -145,6 +164,21 @@ def test_track_points_median_ignores_an_isolated_flow_spike():
     np.testing.assert_allclose(med, [[11.4, 10.3]])
     np.testing.assert_allclose(raw, [[50.4, 50.3]])
     np.testing.assert_allclose(T.median_filter_flow(flow)[10, 10], [1.0, 0.0])
+
+
+def test_track_points_backends_take_the_same_medians():
+    from features import idt_descriptors as D
+    if D.resolve_backend("auto") != "numba":
+        pytest.skip("numba not installed")
+    rng = np.random.default_rng(4)
+    flow = rng.normal(0, 2, (37, 51, 2)).astype(np.float32)
+    flow[5:9, 5:9] = 1.25                                 # ties
+    pts = (rng.random((400, 2)) * [51, 37]).astype(np.float32)
+    pts[:6] = [[0, 0], [50.9, 36.9], [0.4, 20], [50, 0.2], [25, 36.5], [6.5, 6.5]]
+    a, ia = T.track_points(pts, flow, backend="opencv")
+    b, ib = T.track_points(pts, flow, backend="numba")
+    np.testing.assert_array_equal(b, a)
+    np.testing.assert_array_equal(ib, ia)
 
 
 def test_sample_field_rounds_or_floors_and_clamps():
