@@ -28,7 +28,7 @@ import numpy as np
 
 @nb.njit(cache=True, nogil=True, boundscheck=False)
 def tube_cells_kernel(mag, ang, zero, hof, offs, px, py, patch, n_cells, starts, stops, eps,
-                      out):  # pragma: no cover - compiled (its Python source runs in the tests)
+                      point_major, out):  # pragma: no cover - compiled
     """Normalised per-frame cells of every point's patch, written to ``out``.
 
     Parameters
@@ -51,10 +51,13 @@ def tube_cells_kernel(mag, ang, zero, hof, offs, px, py, patch, n_cells, starts,
         Channel range of each histogram type (normalised separately).
     eps : float
         Added to each bin before the L1 normalisation.
-    out : float32 (C, n_cells, n_cells, N)
+    point_major : bool
+        Layout of ``out``: (N, C, n_cells, n_cells) when true, else
+        (C, n_cells, n_cells, N).
+    out : float32, 4-D
     """
     nf, h, w = mag.shape
-    C = out.shape[0]
+    C = out.shape[1] if point_major else out.shape[0]
     n = px.shape[0]
     step = patch // n_cells
     k = n_cells + 1
@@ -131,8 +134,8 @@ def tube_cells_kernel(mag, ang, zero, hof, offs, px, py, patch, n_cells, starts,
     zero32 = np.float32(0.0)
     eps32 = np.float32(eps)
     n_types = starts.shape[0]
-    inv = np.empty(n_types, np.float32)
-    add = np.empty(n_types, np.float32)
+    inv = np.empty(C, np.float32)         # per channel: 1 / its type's sum, and eps times that
+    add = np.empty(C, np.float32)
     sums = np.empty(nc2, np.float32)
     for p0 in range(0, n, block):
         p1 = min(n, p0 + block)
@@ -160,15 +163,23 @@ def tube_cells_kernel(mag, ang, zero, hof, offs, px, py, patch, n_cells, starts,
                 for q in range(nc2):
                     total += sums[q]
                 s = np.float32(1.0) / (total + eps32 * np.float32((stops[t] - starts[t]) * nc2))
-                inv[t] = s
-                add[t] = s * eps32
-            for q in range(nc2):
+                a = s * eps32
+                for c in range(starts[t], stops[t]):
+                    inv[c] = s
+                    add[c] = a
+            for q in range(nc2):                          # one loop over all channels
                 d = v[q]
-                for t in range(n_types):
-                    s = inv[t]
-                    a = add[t]
-                    for c in range(starts[t], stops[t]):
-                        d[c] = np.sqrt(d[c] * s + a)
+                for c in range(C):
+                    d[c] = np.sqrt(d[c] * inv[c] + add[c])
+        if point_major:
+            for p in range(p0, p1):
+                v = cells[p - p0]
+                dst = out[p]
+                for c in range(C):
+                    for j in range(n_cells):
+                        for i in range(n_cells):
+                            dst[c, j, i] = v[j * n_cells + i, c]
+            continue
         for c in range(C):
             for j in range(n_cells):
                 for i in range(n_cells):

@@ -326,9 +326,9 @@ class _Cohort:
         self.points = np.empty((n, length + 1, 2), np.float32)
         self.points[:, 0] = start
         self.disp = np.zeros((n, length, 2), np.float32)
-        # per temporal cell, the sum of the per-frame cells (tube_cells layout:
-        # channel, y cell, x cell, point)
-        self.acc = np.zeros((n_t,) + tuple(cell_shape) + (n,), np.float32)
+        # per point and temporal cell, the sum of the per-frame cells (channel,
+        # y cell, x cell: tube_cells' point-major layout)
+        self.acc = np.zeros((n, n_t) + tuple(cell_shape), np.float32)
         self.count = np.zeros(n_t, np.int64)     # frames summed in each temporal cell
         self.age = 0
         self.alive = np.ones(n, bool)
@@ -344,7 +344,7 @@ class _Cohort:
         m = self.alive
         self.points = self.points[m]
         self.disp = self.disp[m]
-        self.acc = self.acc[..., m]
+        self.acc = self.acc[m]
         self.alive = np.ones(len(self.points), bool)
         self.n_dead = 0
 
@@ -627,9 +627,9 @@ class _Extractor:
         desc = None
         if self.prev_t % cfg.descriptor_stride == 0:
             desc, _ = D.tube_cells(self.prev_pyr[s] if cfg.hog else None, warped, cur,
-                                             hog=cfg.hog, min_flow=cfg.min_flow,
-                                             patch=cfg.patch_size, n_cells=cfg.n_xy_cells,
-                                             epsilon=cfg.epsilon)        # (C, y, x, N)
+                                   hog=cfg.hog, min_flow=cfg.min_flow, patch=cfg.patch_size,
+                                   n_cells=cfg.n_xy_cells, epsilon=cfg.epsilon,
+                                   point_major=True)                     # (N, C, y, x)
         o = 0
         alive = []
         all_inside = bool(inside.all())
@@ -642,7 +642,7 @@ class _Extractor:
             c.points[:, a + 1] = new[sl]
             cell = a // self.t_stride
             if desc is not None and cell < cfg.n_t_cells:
-                c.acc[cell] += desc[..., sl]
+                c.acc[:, cell] += desc[sl]
                 c.count[cell] += 1
             c.age = a + 1
             if not all_inside:
@@ -682,11 +682,11 @@ class _Extractor:
             shape = plain_shape
         idx = idx[valid]
         k = len(idx)
-        acc = c.acc[..., idx]
-        acc /= np.maximum(c.count, 1).astype(np.float32)[(slice(None),) + (None,) * (acc.ndim - 1)]
+        acc = c.acc[idx]                                   # (k, n_t, C, y, x)
+        acc /= np.maximum(c.count, 1).astype(np.float32)[:, None, None, None]
         arrays = {"traj": shape[valid].reshape(k, -1)}
         for typ in self.types:
-            arrays[typ] = D.cells_to_descriptor(acc, self.slices[typ])
+            arrays[typ] = D.cells_to_descriptor(acc, self.slices[typ], point_major=True)
         pos = np.empty((k, 3), np.float32)
         pos[:, :2] = mean[valid]
         if self.shrink is not None:

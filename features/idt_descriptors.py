@@ -399,7 +399,7 @@ def resolve_backend(backend: Optional[str] = None) -> str:
 def tube_cells(grey: Optional[np.ndarray], flow: np.ndarray, points: np.ndarray, *,
                hog: bool = True, min_flow: float = MIN_FLOW, patch: int = PATCH_SIZE,
                n_cells: int = N_XY_CELLS, epsilon: float = EPSILON,
-               backend: Optional[str] = None):
+               backend: Optional[str] = None, point_major: bool = False):
     """Normalised per-frame cell histograms of every point's patch, from the fields directly.
 
     What :func:`frame_integral` + :func:`tube_descriptors` compute, in one
@@ -419,11 +419,13 @@ def tube_cells(grey: Optional[np.ndarray], flow: np.ndarray, points: np.ndarray,
         Default: ``$ADL_IDT_BACKEND``, else ``"auto"``
         (:func:`resolve_backend`).  Frames smaller than the patch always
         take the OpenCV path.
+    point_major : bool
+        Return the points first: shape (N, C, n_cells, n_cells).
 
     Returns
     -------
     cells : ndarray, shape (C, n_cells, n_cells, N), float32
-        Axes: channel, y cell, x cell, point.
+        Axes: channel, y cell, x cell, point (point first with ``point_major``).
     slices : dict str -> slice
         Channels of each type.
     """
@@ -438,10 +440,11 @@ def tube_cells(grey: Optional[np.ndarray], flow: np.ndarray, points: np.ndarray,
     if patch % n_cells:
         raise ValueError(f"expected the patch side {patch} to be a multiple of n_cells {n_cells}")
     if n == 0:
-        return np.zeros((C, n_cells, n_cells, 0), np.float32), slices
+        shape = (0, C, n_cells, n_cells) if point_major else (C, n_cells, n_cells, 0)
+        return np.zeros(shape, np.float32), slices
     if h >= patch and w >= patch and resolve_backend(backend) == "numba":
         return _tube_cells_numba(grey, flow, points, hog, min_flow, patch, n_cells, epsilon,
-                                 slices, C), slices
+                                 slices, C, point_major), slices
     map_x, map_y = _corner_maps(points, w, h, patch, n_cells)
     corners = np.empty((C, k * k, n), np.float32)
     integ = _buffer("integral", (h + 1, w + 1))
@@ -452,28 +455,32 @@ def tube_cells(grey: Optional[np.ndarray], flow: np.ndarray, points: np.ndarray,
             cv2.remap(integ, map_x, map_y, cv2.INTER_NEAREST, dst=corners[c])
         else:
             _gather(integ, map_x, map_y, corners[c])
-    return _normalise_cells(corners, slices, n_cells, epsilon), slices
+    cells = _normalise_cells(corners, slices, n_cells, epsilon)
+    return (np.ascontiguousarray(np.moveaxis(cells, -1, 0)) if point_major else cells), slices
 
 
-def _tube_cells_numba(grey, flow, points, hog, min_flow, patch, n_cells, epsilon, slices, C):
+def _tube_cells_numba(grey, flow, points, hog, min_flow, patch, n_cells, epsilon, slices, C,
+                      point_major):
     from ._idt_kernel import tube_cells_kernel
     types, mag, ang, zero, hof = _polar_fields(grey, flow, hog, min_flow)
     bounds = np.array([(slices[t].start, slices[t].stop) for t in types], np.int64)
-    out = np.empty((C, n_cells, n_cells, len(points)), np.float32)
+    n = len(points)
+    out = np.empty((n, C, n_cells, n_cells) if point_major else (C, n_cells, n_cells, n),
+                   np.float32)
     tube_cells_kernel(mag, ang, zero if zero is not None else mag[0], -1 if hof is None else hof,
                       np.ascontiguousarray(bounds[:, 0]), np.ascontiguousarray(points[:, 0]),
                       np.ascontiguousarray(points[:, 1]), patch, n_cells,
                       np.ascontiguousarray(bounds[:, 0]), np.ascontiguousarray(bounds[:, 1]),
-                      float(epsilon), out)
+                      float(epsilon), bool(point_major), out)
     return out
 
 
-def cells_to_descriptor(cells: np.ndarray, sl: slice) -> np.ndarray:
+def cells_to_descriptor(cells: np.ndarray, sl: slice, *, point_major: bool = False) -> np.ndarray:
     """One type's channels of planar cells in the reference order.
 
     Parameters
     ----------
-    cells : ndarray, shape ([n_t,] C, y, x, N)
+    cells : ndarray, shape ([n_t,] C, y, x, N), or (N, [n_t,] C, y, x) with ``point_major``
     sl : slice
         The type's channels.
 
@@ -482,6 +489,12 @@ def cells_to_descriptor(cells: np.ndarray, sl: slice) -> np.ndarray:
     ndarray, shape (N, [n_t *] x * y * bins)
         Per temporal cell: x cell, y cell, bin (IDT ``GetDesc`` / ``PrintDesc``).
     """
+    if point_major:
+        part = cells[..., sl, :, :]
+        lead = part.ndim - 3                       # N and [t]
+        # (N, [t], bins, y, x) -> (N, [t], x, y, bins)
+        order = tuple(range(lead)) + (lead + 2, lead + 1, lead)
+        return np.ascontiguousarray(part.transpose(order)).reshape(len(part), -1)
     part = cells[..., sl, :, :, :]
     lead = part.ndim - 4
     # ([t], bins, y, x, N) -> (N, [t], x, y, bins)

@@ -165,6 +165,15 @@ def test_tube_cells_numba_kernel_equals_the_opencv_path(hog):
     b, sb = D.tube_cells(grey, flow, pts, hog=hog, backend="numba")
     assert sa == sb and b.shape == a.shape == ((33 if hog else 25), 2, 2, len(pts))
     np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5)
+    # the point-major layout holds the same values, in both implementations
+    for backend, want in (("numba", b), ("opencv", a)):
+        pm, _ = D.tube_cells(grey, flow, pts, hog=hog, backend=backend, point_major=True)
+        np.testing.assert_array_equal(pm, np.moveaxis(want, -1, 0))
+        for t, sl in sb.items():
+            np.testing.assert_array_equal(D.cells_to_descriptor(pm, sl, point_major=True),
+                                          D.cells_to_descriptor(want, sl))
+    empty, _ = D.tube_cells(grey, flow, pts[:0], hog=hog, point_major=True)
+    assert empty.shape == (0, a.shape[0], 2, 2)
     # and both are IDT GetDesc on the per-pixel histograms (brute-force sums)
     if hog:
         ref = reference_histograms(grey, flow)
@@ -244,6 +253,11 @@ def test_cells_to_descriptor_orders_x_cells_before_y_cells():
     pooled = np.zeros((3, 2, 2, 2, 1), np.float32)     # with a temporal axis first
     pooled[2, 1, 1, 0, 0] = 5
     assert D.cells_to_descriptor(pooled, slice(0, 2))[0].tolist().index(5) == 2 * 8 + 0 * 4 + 1 * 2 + 1
+    # point first: the same order
+    np.testing.assert_array_equal(
+        D.cells_to_descriptor(np.moveaxis(cells, -1, 0), slice(0, 2), point_major=True)[0], out[0])
+    pm = np.moveaxis(pooled, -1, 0)                     # (point, t, channel, y, x)
+    assert D.cells_to_descriptor(pm, slice(0, 2), point_major=True)[0].tolist().index(5) == 19
 
 
 def test_pool_temporal_averages_cells_of_five_frames():
