@@ -269,3 +269,110 @@ def dense_sample_kernel(eig, occupied, step, threshold):  # pragma: no cover - c
                 out[m, 1] = y
                 m += 1
     return out[:m].copy()
+
+
+@nb.njit(cache=True, nogil=True, boundscheck=False)
+def _sum_pairwise(a):  # pragma: no cover - compiled
+    """numpy's float32 sum of a short contiguous row (its 8-way unrolled pairwise loop)."""
+    n = a.shape[0]
+    if n < 8:
+        res = np.float32(0.0)
+        for i in range(n):
+            res += a[i]
+        return res
+    r = np.empty(8, np.float32)
+    for j in range(8):
+        r[j] = a[j]
+    i = 8
+    while i < n - (n % 8):
+        for j in range(8):
+            r[j] += a[i + j]
+        i += 8
+    res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    while i < n:
+        res += a[i]
+        i += 1
+    return res
+
+
+@nb.njit(cache=True, nogil=True, boundscheck=False)
+def emit_kernel(points, disp, alive, scale, compensate, min_disp, min_var, max_var,
+                max_dis):  # pragma: no cover - compiled
+    """The trajectories of a finished cohort that survive pruning, with their shape and mean.
+
+    :func:`features.trajectories.camera_motion_filter` (when ``compensate``)
+    then :func:`features.trajectories.trajectory_validity` on the live rows,
+    with numpy's float32 arithmetic and summation orders (the results are
+    those functions' exactly); the thresholds are float32, as numpy compares
+    float32 arrays with Python floats.  Returns ``(rows, shape (k, L, 2),
+    mean (k, 2))``: the surviving rows (live rows only), in order.
+    """
+    n, L1, _ = points.shape
+    L = L1 - 1
+    rows = np.empty(n, np.int64)
+    shape = np.empty((n, L, 2), np.float32)
+    mean = np.empty((n, 2), np.float32)
+    tr = np.empty((L1, 2), np.float32)
+    d = np.empty((L, 2), np.float32)
+    norms = np.empty(L, np.float32)
+    zero = np.float32(0.0)
+    seven = np.float32(0.7)
+    k = 0
+    for p in range(n):
+        if not alive[p]:
+            continue
+        if compensate:
+            biggest = zero
+            for s in range(L):
+                d[s, 0] = disp[p, s, 0] * scale
+                d[s, 1] = disp[p, s, 1] * scale
+                norms[s] = np.sqrt(d[s, 0] * d[s, 0] + d[s, 1] * d[s, 1])
+                biggest = max(biggest, norms[s])
+            if not biggest > min_disp:
+                continue
+            total = _sum_pairwise(norms)
+            inv = np.float32(1.0) / total if total > zero else zero
+        for s in range(L1):
+            tr[s, 0] = points[p, s, 0] * scale
+            tr[s, 1] = points[p, s, 1] * scale
+        mx = tr[0, 0]
+        my = tr[0, 1]
+        for s in range(1, L1):
+            mx += tr[s, 0]
+            my += tr[s, 1]
+        mx = np.float32(np.float64(mx) / L1)       # numpy's mean: a float64 division
+        my = np.float32(np.float64(my) / L1)
+        vx = (tr[0, 0] - mx) * (tr[0, 0] - mx)
+        vy = (tr[0, 1] - my) * (tr[0, 1] - my)
+        for s in range(1, L1):
+            vx += (tr[s, 0] - mx) * (tr[s, 0] - mx)
+            vy += (tr[s, 1] - my) * (tr[s, 1] - my)
+        sx = np.sqrt(np.float32(np.float64(vx) / L1))
+        sy = np.sqrt(np.float32(np.float64(vy) / L1))
+        if sx < min_var and sy < min_var:            # static
+            continue
+        if sx > max_var or sy > max_var:             # erratic
+            continue
+        big = zero
+        for s in range(L):
+            ex = tr[s + 1, 0] - tr[s, 0]
+            ey = tr[s + 1, 1] - tr[s, 1]
+            norms[s] = np.sqrt(ex * ex + ey * ey)
+            big = max(big, norms[s])
+        length = _sum_pairwise(norms)
+        if big > max_dis and big > seven * length:   # a jump
+            continue
+        rows[k] = p
+        mean[k, 0] = mx
+        mean[k, 1] = my
+        if compensate:
+            for s in range(L):
+                shape[k, s, 0] = d[s, 0] * inv
+                shape[k, s, 1] = d[s, 1] * inv
+        else:
+            sc = np.float32(1.0) / length if length > zero else zero
+            for s in range(L):
+                shape[k, s, 0] = (tr[s + 1, 0] - tr[s, 0]) * sc
+                shape[k, s, 1] = (tr[s + 1, 1] - tr[s, 1]) * sc
+        k += 1
+    return rows[:k].copy(), shape[:k].copy(), mean[:k].copy()

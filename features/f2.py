@@ -498,6 +498,12 @@ class _Extractor:
         self.t_stride = cfg.trajectory_length // cfg.n_t_cells
         self.slices = D.type_channels(self.types)
         self.flow_fn = T.make_flow_estimator(cfg.flow)
+        # compiled pruning at emission (features._idt_kernel), else numpy; the same results
+        self.compiled = D.resolve_backend() == "numba"
+        self.kernels = None
+        if self.compiled:
+            from . import _idt_kernel
+            self.kernels = _idt_kernel
         self.out = _Output(cfg.descriptor_types, cfg.dtype, self.dims)
         self.size = None
         self.in_size = None       # frame size as read
@@ -561,7 +567,8 @@ class _Extractor:
         """The frame at the processing size (``max_width``)."""
         if self.shrink is None:
             return grey
-        return T._cv2().resize(grey, self.shrunk_size, interpolation=T._cv2().INTER_AREA)
+        cv2 = T._cv2()
+        return cv2.resize(grey, self.shrunk_size, interpolation=cv2.INTER_AREA)
 
     def _boxes(self, t):
         """Person boxes of frame ``t`` in the processed frame's pixels."""
@@ -662,6 +669,14 @@ class _Extractor:
     def _emit(self, c: _Cohort, s: int, t: int):
         cfg = self.cfg
         scale = np.float32(self.scales[s])
+        if self.compiled:
+            idx, shape, mean = self.kernels.emit_kernel(
+                c.points, c.disp, c.alive, scale, cfg.compensate,
+                *(np.float32(v) for v in (cfg.min_camera_disp, cfg.min_var, cfg.max_var,
+                                          cfg.max_dis)))
+            if len(idx):
+                self._output(c, idx, shape.reshape(len(idx), -1), mean, t)
+            return
         keep = c.alive
         if cfg.compensate:
             # the cheap camera-motion test first: it removes most trajectories
@@ -681,14 +696,18 @@ class _Extractor:
         if not cfg.compensate:
             shape = plain_shape
         idx = idx[valid]
+        self._output(c, idx, shape[valid].reshape(len(idx), -1), mean[valid], t)
+
+    def _output(self, c: _Cohort, idx, traj, mean, t: int):
+        """Append the trajectories ``idx`` of a finished cohort to the output."""
         k = len(idx)
         acc = c.acc[idx]                                   # (k, n_t, C, y, x)
         acc /= np.maximum(c.count, 1).astype(np.float32)[:, None, None, None]
-        arrays = {"traj": shape[valid].reshape(k, -1)}
+        arrays = {"traj": traj}
         for typ in self.types:
             arrays[typ] = D.cells_to_descriptor(acc, self.slices[typ], point_major=True)
         pos = np.empty((k, 3), np.float32)
-        pos[:, :2] = mean[valid]
+        pos[:, :2] = mean
         if self.shrink is not None:
             pos[:, :2] /= self.shrink           # back to the original frame's pixels
         pos[:, 2] = t

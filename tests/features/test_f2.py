@@ -177,6 +177,25 @@ def test_frame_size_change_is_a_data_error():
         run(frames, name="bad.avi")
 
 
+@pytest.mark.parametrize("cfg", [{}, {"compensate": False}, {"hog": False, "trajectory_length": 8}])
+def test_compiled_and_numpy_paths_give_the_same_trajectories(monkeypatch, cfg):
+    from features import idt_descriptors as D
+    if D.resolve_backend("auto") != "numba":
+        pytest.skip("numba not installed")
+    frames = square_frames(pan=1.0)
+    monkeypatch.setenv(D.BACKEND_ENV, "opencv")
+    slow = run(frames, **cfg)
+    monkeypatch.setenv(D.BACKEND_ENV, "numba")
+    fast = run(frames, **cfg)
+    assert set(fast) == set(slow) and len(fast["positions"]) > 10
+    # tracking, sampling and pruning are exact; the tube cells agree to float32 rounding
+    np.testing.assert_array_equal(fast["positions"], slow["positions"])
+    np.testing.assert_array_equal(fast["traj"], slow["traj"])
+    for k in set(fast) - {"positions", "traj"}:
+        np.testing.assert_allclose(fast[k].astype(np.float32), slow[k].astype(np.float32),
+                                   atol=1e-3)
+
+
 def _doubled(frames):
     return [cv2.resize(f, (2 * W, 2 * H), interpolation=cv2.INTER_NEAREST) for f in frames]
 

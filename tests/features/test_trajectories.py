@@ -322,3 +322,39 @@ def test_warp_frame_undoes_a_pan_and_keeps_uncovered_pixels():
     np.testing.assert_array_equal(warped[:, 10:140], img[:, 10:140])
     # pixels whose source is outside the frame keep frame t's values
     np.testing.assert_array_equal(warped[:, 157:], img[:, 157:])
+
+
+@pytest.mark.parametrize("length, compensate", [(15, True), (15, False), (4, True), (9, False)])
+def test_compiled_emission_prunes_as_the_numpy_functions_do(length, compensate):
+    from features import idt_descriptors as D
+    if D.resolve_backend("auto") != "numba":
+        pytest.skip("numba not installed")
+    from features._idt_kernel import emit_kernel
+    rng = np.random.default_rng(length)
+    n = 400
+    steps = rng.normal(0, 1.5, (n, length, 2)).astype(np.float32)
+    steps[:60] *= 0.05                                    # static
+    steps[60:90] *= 40                                    # erratic
+    steps[90:110, length // 2] = 60                       # one jump
+    points = np.concatenate([rng.random((n, 1, 2)) * 200, np.cumsum(steps, 1)], 1)
+    points[:, 1:] += points[:, :1]
+    points = points.astype(np.float32)
+    disp = (rng.normal(0, 1, (n, length, 2)) * rng.random((n, 1, 1)) * 2).astype(np.float32)
+    alive = rng.random(n) > 0.1
+    scale = np.float32(1.4142135)
+    kw = dict(min_disp=1.0, min_var=math.sqrt(3), max_var=50.0, max_dis=20.0)
+    # the numpy path of features.f2 (_Extractor._emit)
+    idx = np.flatnonzero(alive)
+    if compensate:
+        moving, shape = T.camera_motion_filter(disp[alive] * scale, min_disp=kw["min_disp"])
+        idx, shape = idx[moving], shape[moving]
+    valid, plain, mean = T.trajectory_validity(points[idx] * scale, min_var=kw["min_var"],
+                                               max_var=kw["max_var"], max_dis=kw["max_dis"])
+    want_rows = idx[valid]
+    want_shape = (shape if compensate else plain)[valid]
+    rows, got_shape, got_mean = emit_kernel(points, disp, alive, scale, compensate,
+                                            *(np.float32(kw[k]) for k in kw))
+    assert 30 < len(rows) < n - 100
+    np.testing.assert_array_equal(rows, want_rows)
+    np.testing.assert_array_equal(got_shape, want_shape)
+    np.testing.assert_array_equal(got_mean, mean[valid])
