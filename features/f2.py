@@ -150,7 +150,8 @@ class F2Config:
         *Not in the thesis* (default None: frames at their own size).  Frames
         wider than this are shrunk (area interpolation, aspect kept) before
         extraction, as if recorded at that size: e.g. 320 processes 640x480
-        video at 320x240, about 4x faster with 2 fewer scales.  Sampling
+        video at 320x240, with 2 fewer scales (3.3x faster on the
+        benchmark's synthetic room video).  Sampling
         step, patch and pruning thresholds are then in the shrunk frame's
         pixels; ``positions`` stay in the original frame's pixels.
     dtype : {"float16", "float32"}
