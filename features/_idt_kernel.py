@@ -1,24 +1,28 @@
-"""Compiled (numba) kernel of :func:`features.idt_descriptors.tube_cells`.
+"""Compiled (numba) kernels of F2's hot loops.
 
-One pass over the rows of a frame builds the integral histograms of all
-channels (HOG 8, HOF 8 + "no motion", MBHx 8, MBHy 8) *one row at a time*
-and copies each point's patch corners out of the row as the sweep reaches
-them; the per-point cell sums and their normalisation follow.  It computes
-what the OpenCV path computes (IDT ``BuildDescMat`` + ``GetDesc``: same
-binning, same float32 sums in the same order, same normalisation), without
-its ``(C, H+1, W+1)`` integral images: the working set is one integral row
-of ``(W+1) x C`` floats and the points' corners, which is what makes it
-about twice as fast on the 2-core machines (the gathers from full-frame
-integrals are memory-latency bound).
+* :func:`tube_cells_kernel` (:func:`features.idt_descriptors.tube_cells`):
+  one pass over the rows of a frame builds the integral histograms of all
+  channels (HOG 8, HOF 8 + "no motion", MBHx 8, MBHy 8) *one row at a time*
+  and copies each point's patch corners out of the row as the sweep reaches
+  them; the per-point cell sums and their normalisation follow.  It
+  computes what the OpenCV path computes (IDT ``BuildDescMat`` +
+  ``GetDesc``: same binning, float32 sums, same normalisation) without its
+  ``(C, H+1, W+1)`` integral images: the working set is one integral row of
+  ``(W+1) x C`` floats and the points' corners (the gathers from full-frame
+  integrals are memory-latency bound).  9.0 against 16.6 ms per 320x240
+  frame (six scales) on the benchmark's calls.  Results agree with the
+  OpenCV path to float32 rounding: both sum float32 integrals whose large
+  values cancel in the cell sums (about 1e-4 at the 99.9th percentile
+  against exact sums on 320x240 frames, a few 1e-3 at worst, below the
+  float16 step of the cache for almost every value).
+* :func:`median_flow_at`, :func:`dense_sample_kernel`, :func:`emit_kernel`:
+  the tracker's 3x3 flow medians at the points only, the dense-sampling
+  grid, and the pruning of finished trajectories; their results are the
+  numpy / OpenCV functions' exactly (the tests compare them).
 
-Results agree with the OpenCV path to float32 rounding: both sum float32
-integrals whose large values cancel in the cell sums (about 1e-4 at the
-99.9th percentile against exact sums on 320x240 frames, a few 1e-3 at
-worst, below the float16 step of the cache for almost every value).
-
-numba is imported when this module is, so :mod:`features.idt_descriptors`
-imports it lazily; compiled code is cached beside this file
-(``__pycache__``) when that folder is writable.
+numba is imported when this module is, so the callers import it lazily;
+compiled code is cached beside this file (``__pycache__``) when that folder
+is writable (``NUMBA_CACHE_DIR`` elsewhere).
 """
 from __future__ import annotations
 
