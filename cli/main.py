@@ -201,7 +201,7 @@ def convert_biisc(src, out):
 @click.option("--no-hog", is_flag=True, help="F2: motion-only descriptors (thesis Fig. 3.1).")
 @click.option("--f2-max-width", type=click.IntRange(min=32), default=None,
               help="F2: shrink wider frames to this width first (e.g. 320: 640x480 video at "
-                   "320x240, about 4x faster; not in the thesis). Default: frames as they are.")
+                   "320x240, about 3x faster; not in the thesis). Default: frames as they are.")
 @click.option("--gmm-size", type=int, default=256, show_default=True, help="F2: GMM components K.")
 @click.option("--gmm-samples", type=int, default=256000, show_default=True,
               help="F2: training descriptors sampled to fit PCA + GMM.")
