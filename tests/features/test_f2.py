@@ -373,3 +373,25 @@ def test_mirrored_descriptors_resemble_those_of_the_flipped_video(square_out):
         near = np.linalg.norm(mirrored[t].astype(np.float64).mean(0) - want)
         far = np.linalg.norm(square_out[t].astype(np.float64).mean(0) - want)
         assert near < 0.2 * far, (t, near, far)
+
+
+def test_cli_passes_f2_max_width_to_the_features_stage(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from cli.main import main
+    from features import pipeline as P
+    seen = {}
+
+    def fake_run(dataset, root, cache, cfg, **kw):
+        seen["cfg"] = cfg
+        return P.FeaturesSummary(dataset, 0, [], ["f2"], {}, {}, 0.0, tmp_path / "index.json")
+    monkeypatch.setattr(P, "run_features", fake_run)
+    base = ["features", "--dataset", "cad120", "--root", str(tmp_path), "--cache",
+            str(tmp_path / "c"), "--only", "f2"]
+    result = CliRunner().invoke(main, base + ["--f2-max-width", "320"])
+    assert result.exit_code == 0, result.output
+    assert seen["cfg"].f2.max_width == 320
+    assert CliRunner().invoke(main, base).exit_code == 0
+    assert seen["cfg"].f2.max_width is None
+    bad = CliRunner().invoke(main, base + ["--f2-max-width", "8"])
+    assert bad.exit_code != 0 and "--f2-max-width" in bad.output
