@@ -31,7 +31,7 @@ import numpy as np
 
 
 @nb.njit(cache=True, nogil=True, boundscheck=False)
-def tube_cells_kernel(mag, ang, zero, hof, offs, px, py, patch, n_cells, starts, stops, eps,
+def tube_cells_kernel(mag, ang, zero, hof, px, py, patch, n_cells, starts, stops, eps,
                       point_major, out):  # pragma: no cover - compiled
     """Normalised per-frame cells of every point's patch, written to ``out``.
 
@@ -43,16 +43,14 @@ def tube_cells_kernel(mag, ang, zero, hof, offs, px, py, patch, n_cells, starts,
     zero : float32 (H, W)
         HOF's "no motion" weight (1 below the threshold); unused when ``hof < 0``.
     hof : int
-        Index of the HOF field in ``mag`` (its channel ``offs[hof] + 8`` is
+        Index of the HOF field in ``mag`` (its channel ``starts[hof] + 8`` is
         "no motion"), or -1.
-    offs : int64 (F,)
-        First channel of each field.
     px, py : float32 (N,)
         Point coordinates at this scale.
     patch, n_cells : int
         Patch side and cells per side; ``H, W >= patch``.
-    starts, stops : int64 (T,)
-        Channel range of each histogram type (normalised separately).
+    starts, stops : int64 (F,)
+        Channel range of each field's histogram type (normalised separately).
     eps : float
         Added to each bin before the L1 normalisation.
     point_major : bool
@@ -102,7 +100,7 @@ def tube_cells_kernel(mag, ang, zero, hof, offs, px, py, patch, n_cells, starts,
             y = r - 1
             plane[:, :] = 0.0
             for f in range(nf):
-                o = offs[f]
+                o = starts[f]
                 for x in range(w):
                     m = mag[f, y, x]
                     a = ang[f, y, x] * to_bins
@@ -112,7 +110,7 @@ def tube_cells_kernel(mag, ang, zero, hof, offs, px, py, patch, n_cells, starts,
                     plane[x, o + b0] = m - w1
                     plane[x, o + ((b0 + 1) & 7)] = w1
             if hof >= 0:
-                o = offs[hof] + 8
+                o = starts[hof] + 8
                 for x in range(w):
                     plane[x, o] = zero[y, x]
             run[:] = 0.0

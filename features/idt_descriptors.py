@@ -468,10 +468,9 @@ def _tube_cells_numba(grey, flow, points, hog, min_flow, patch, n_cells, epsilon
     out = np.empty((n, C, n_cells, n_cells) if point_major else (C, n_cells, n_cells, n),
                    np.float32)
     tube_cells_kernel(mag, ang, zero if zero is not None else mag[0], -1 if hof is None else hof,
-                      np.ascontiguousarray(bounds[:, 0]), np.ascontiguousarray(points[:, 0]),
-                      np.ascontiguousarray(points[:, 1]), patch, n_cells,
-                      np.ascontiguousarray(bounds[:, 0]), np.ascontiguousarray(bounds[:, 1]),
-                      float(epsilon), bool(point_major), out)
+                      np.ascontiguousarray(points[:, 0]), np.ascontiguousarray(points[:, 1]),
+                      patch, n_cells, np.ascontiguousarray(bounds[:, 0]),
+                      np.ascontiguousarray(bounds[:, 1]), float(epsilon), bool(point_major), out)
     return out
 
 
