@@ -499,12 +499,8 @@ class _Extractor:
         self.t_stride = cfg.trajectory_length // cfg.n_t_cells
         self.slices = D.type_channels(self.types)
         self.flow_fn = T.make_flow_estimator(cfg.flow)
-        # compiled pruning at emission (features._idt_kernel), else numpy; the same results
-        self.compiled = D.resolve_backend() == "numba"
-        self.kernels = None
-        if self.compiled:
-            from . import _idt_kernel
-            self.kernels = _idt_kernel
+        # compiled kernels (features._idt_kernel) or OpenCV/numpy, chosen once per video
+        self.backend = D.resolve_backend()
         self.out = _Output(cfg.descriptor_types, cfg.dtype, self.dims)
         self.size = None
         self.in_size = None       # frame size as read
@@ -630,14 +626,14 @@ class _Extractor:
         cfg = self.cfg
         cur = np.concatenate([c.current() for c in cohorts]) if len(cohorts) > 1 \
             else cohorts[0].current()
-        new, inside = T.track_points(cur, flow, median=cfg.median_filter)
+        new, inside = T.track_points(cur, flow, median=cfg.median_filter, backend=self.backend)
         disp = T.sample_field(warped, cur, rounding="round")
         desc = None
         if self.prev_t % cfg.descriptor_stride == 0:
             desc, _ = D.tube_cells(self.prev_pyr[s] if cfg.hog else None, warped, cur,
                                    hog=cfg.hog, min_flow=cfg.min_flow, patch=cfg.patch_size,
                                    n_cells=cfg.n_xy_cells, epsilon=cfg.epsilon,
-                                   point_major=True)                     # (N, C, y, x)
+                                   backend=self.backend, point_major=True)  # (N, C, y, x)
         o = 0
         alive = []
         all_inside = bool(inside.all())
@@ -670,8 +666,9 @@ class _Extractor:
     def _emit(self, c: _Cohort, s: int, t: int):
         cfg = self.cfg
         scale = np.float32(self.scales[s])
-        if self.compiled:
-            idx, shape, mean = self.kernels.emit_kernel(
+        if self.backend == "numba":
+            from ._idt_kernel import emit_kernel
+            idx, shape, mean = emit_kernel(
                 c.points, c.disp, c.alive, scale, cfg.compensate,
                 *(np.float32(v) for v in (cfg.min_camera_disp, cfg.min_var, cfg.max_var,
                                           cfg.max_dis)))
@@ -723,7 +720,8 @@ class _Extractor:
             cohorts = self.cohorts[s]
             # dead points are outside the frame, where they occupy no cell
             occupied = np.concatenate([c.current() for c in cohorts]) if cohorts else None
-            pts = T.dense_sample(eig, occupied, step=cfg.sampling_step, quality=cfg.quality)
+            pts = T.dense_sample(eig, occupied, step=cfg.sampling_step, quality=cfg.quality,
+                                 backend=self.backend)
             if len(pts):
                 cohorts.append(_Cohort(pts, cfg.trajectory_length, cfg.n_t_cells, self.cell_shape))
             if s == 0 and cfg.compensate:

@@ -389,7 +389,7 @@ def track_points(points: np.ndarray, flow: np.ndarray, *, median: bool = True,
         if resolve_backend(backend) == "numba":      # the same medians, at the points only
             from ._idt_kernel import median_flow_at
             new += median_flow_at(np.ascontiguousarray(flow, dtype=np.float32),
-                                  x.astype(np.int64), y.astype(np.int64),
+                                  x.astype(np.int64, copy=False), y.astype(np.int64, copy=False),
                                   np.empty_like(new))
         else:
             for c, comp in enumerate(cv2.split(flow)):

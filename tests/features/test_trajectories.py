@@ -324,7 +324,8 @@ def test_warp_frame_undoes_a_pan_and_keeps_uncovered_pixels():
     np.testing.assert_array_equal(warped[:, 157:], img[:, 157:])
 
 
-@pytest.mark.parametrize("length, compensate", [(15, True), (15, False), (4, True), (9, False)])
+@pytest.mark.parametrize("length, compensate", [(15, True), (15, False), (4, True), (9, False),
+                                                (20, True)])
 def test_compiled_emission_prunes_as_the_numpy_functions_do(length, compensate):
     from features import idt_descriptors as D
     if D.resolve_backend("auto") != "numba":
