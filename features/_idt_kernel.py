@@ -4,7 +4,9 @@
   one pass over the rows of a frame builds the integral histograms of all
   channels (HOG 8, HOF 8 + "no motion", MBHx 8, MBHy 8) *one row at a time*
   and copies each point's patch corners out of the row as the sweep reaches
-  them; the per-point cell sums and their normalisation follow.  It
+  them; the per-point cell sums and their normalisation follow, and each
+  point's cells are added straight into its trajectory's accumulator (F2's
+  slot pool), so no per-frame descriptor array is written and read back.  It
   computes what the OpenCV path computes (IDT ``BuildDescMat`` +
   ``GetDesc``: same binning, float32 sums, same normalisation) without its
   ``(C, H+1, W+1)`` integral images: the working set is one integral row of
@@ -32,8 +34,8 @@ import numpy as np
 
 @nb.njit(cache=True, nogil=True, boundscheck=False)
 def tube_cells_kernel(mag, ang, zero, hof, px, py, patch, n_cells, starts, stops, eps,
-                      point_major, out):  # pragma: no cover - compiled
-    """Normalised per-frame cells of every point's patch, written to ``out``.
+                      acc, slot, tcell):  # pragma: no cover - compiled
+    """Normalised per-frame cells of every point's patch, added to ``acc``.
 
     Parameters
     ----------
@@ -53,13 +55,17 @@ def tube_cells_kernel(mag, ang, zero, hof, px, py, patch, n_cells, starts, stops
         Channel range of each field's histogram type (normalised separately).
     eps : float
         Added to each bin before the L1 normalisation.
-    point_major : bool
-        Layout of ``out``: (N, C, n_cells, n_cells) when true, else
-        (C, n_cells, n_cells, N).
-    out : float32, 4-D
+    acc : float32 (M, T, n_cells, n_cells, C)
+        Accumulators: point ``p``'s cells (y cell, x cell, channel) are added
+        to ``acc[slot[p], tcell[p]]`` (F2's trajectory pool: slot and
+        temporal cell; a plain output is ``acc`` of zeros with ``T = 1``,
+        ``slot = arange(N)``, ``tcell = 0``).
+    slot, tcell : int64 (N,)
+        The points' rows and temporal cells in ``acc``; ``tcell[p] < 0``
+        skips point ``p``.  Slots must be distinct.
     """
     nf, h, w = mag.shape
-    C = out.shape[1] if point_major else out.shape[0]
+    C = acc.shape[4]
     n = px.shape[0]
     step = patch // n_cells
     k = n_cells + 1
@@ -128,68 +134,53 @@ def tube_cells_kernel(mag, ang, zero, hof, px, py, patch, n_cells, starts, stops
                 dst = corners[p, j, i]
                 for c in range(C):
                     dst[c] = src[c]
-    # cell sums, then sqrt((v + eps) / sum(v + eps)) per type (GetDesc), in blocks of
-    # points so that each of out's rows is written in runs
-    block = 64
+    # per point: cell sums, then sqrt((v + eps) / sum(v + eps)) per type (GetDesc),
+    # added to the point's accumulator (same layout as v: y cell, x cell, channel)
     nc2 = n_cells * n_cells
-    cells = np.empty((block, nc2, C), np.float32)
+    v = np.empty((nc2, C), np.float32)
     zero32 = np.float32(0.0)
     eps32 = np.float32(eps)
     n_types = starts.shape[0]
     inv = np.empty(C, np.float32)         # per channel: 1 / its type's sum, and eps times that
     add = np.empty(C, np.float32)
     sums = np.empty(nc2, np.float32)
-    for p0 in range(0, n, block):
-        p1 = min(n, p0 + block)
-        for p in range(p0, p1):
-            v = cells[p - p0]
-            cp = corners[p]
-            for j in range(n_cells):
-                for i in range(n_cells):
-                    c11 = cp[j + 1, i + 1]
-                    c01 = cp[j, i + 1]
-                    c10 = cp[j + 1, i]
-                    c00 = cp[j, i]
-                    d = v[j * n_cells + i]
-                    for c in range(C):
-                        d[c] = max(((c11[c] - c01[c]) - c10[c]) + c00[c], zero32)
-            for t in range(n_types):
-                # one running sum per cell (independent chains), then the cells in order
-                for q in range(nc2):
-                    d = v[q]
-                    part = zero32
-                    for c in range(starts[t], stops[t]):
-                        part += d[c]
-                    sums[q] = part
-                total = zero32
-                for q in range(nc2):
-                    total += sums[q]
-                s = np.float32(1.0) / (total + eps32 * np.float32((stops[t] - starts[t]) * nc2))
-                a = s * eps32
-                for c in range(starts[t], stops[t]):
-                    inv[c] = s
-                    add[c] = a
-            for q in range(nc2):                          # one loop over all channels
-                d = v[q]
-                for c in range(C):
-                    d[c] = np.sqrt(d[c] * inv[c] + add[c])
-        if point_major:
-            for p in range(p0, p1):
-                v = cells[p - p0]
-                dst = out[p]
-                for c in range(C):
-                    for j in range(n_cells):
-                        for i in range(n_cells):
-                            dst[c, j, i] = v[j * n_cells + i, c]
+    for p in range(n):
+        if tcell[p] < 0:
             continue
-        for c in range(C):
-            for j in range(n_cells):
-                for i in range(n_cells):
-                    dst = out[c, j, i]
-                    q = j * n_cells + i
-                    for p in range(p0, p1):
-                        dst[p] = cells[p - p0, q, c]
-    return out
+        cp = corners[p]
+        for j in range(n_cells):
+            for i in range(n_cells):
+                c11 = cp[j + 1, i + 1]
+                c01 = cp[j, i + 1]
+                c10 = cp[j + 1, i]
+                c00 = cp[j, i]
+                d = v[j * n_cells + i]
+                for c in range(C):
+                    d[c] = max(((c11[c] - c01[c]) - c10[c]) + c00[c], zero32)
+        for t in range(n_types):
+            # one running sum per cell (independent chains), then the cells in order
+            for q in range(nc2):
+                d = v[q]
+                part = zero32
+                for c in range(starts[t], stops[t]):
+                    part += d[c]
+                sums[q] = part
+            total = zero32
+            for q in range(nc2):
+                total += sums[q]
+            s = np.float32(1.0) / (total + eps32 * np.float32((stops[t] - starts[t]) * nc2))
+            a = s * eps32
+            for c in range(starts[t], stops[t]):
+                inv[c] = s
+                add[c] = a
+        dst = acc[slot[p], tcell[p]]
+        for j in range(n_cells):
+            for i in range(n_cells):
+                d = v[j * n_cells + i]
+                out = dst[j, i]
+                for c in range(C):                        # one loop over all channels
+                    out[c] += np.sqrt(d[c] * inv[c] + add[c])
+    return acc
 
 
 
@@ -304,7 +295,7 @@ def _sum_pairwise(a):  # pragma: no cover - compiled
 @nb.njit(cache=True, nogil=True, boundscheck=False)
 def emit_kernel(points, disp, alive, scale, compensate, min_disp, min_var, max_var,
                 max_dis):  # pragma: no cover - compiled
-    """The trajectories of a finished cohort that survive pruning, with their shape and mean.
+    """The finished trajectories (rows of ``points``) that survive pruning, their shape and mean.
 
     :func:`features.trajectories.camera_motion_filter` (when ``compensate``)
     then :func:`features.trajectories.trajectory_validity` on the live rows,
@@ -382,3 +373,4 @@ def emit_kernel(points, disp, alive, scale, compensate, min_disp, min_var, max_v
                 shape[k, s, 1] = (tr[s + 1, 1] - tr[s, 1]) * sc
         k += 1
     return rows[:k].copy(), shape[:k].copy(), mean[:k].copy()
+

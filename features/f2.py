@@ -21,9 +21,11 @@ Per frame t -> t+1:
    with compensation, still after compensation) and output;
 5. new points are sampled in the empty cells of frame t+1.
 
-Trajectories born on the same frame at the same scale share their age; they
-are kept together as a *cohort*, so that every update is a slice operation
-over all of its points.
+The live trajectories of a scale sit in one *pool* of reusable slots
+(:class:`_Pool`), so that every update is one vectorised operation over all
+of them, and the compiled descriptor kernel adds each frame's cells
+straight into their accumulators.  Finished trajectories are output in
+birth order (sampling frame, then grid order), as in the reference.
 
 Deviations from the reference release (``DenseTrackStab``), each a parameter
 of :class:`F2Config` whose docstring gives the reference value:
@@ -312,42 +314,100 @@ def _boxes_at(person_boxes, t: int):
 
 
 # --------------------------------------------------------------------------- tracking state
-class _Cohort:
-    """Trajectories started on the same frame at the same scale (same age).
+def _as_items(xy: np.ndarray) -> np.ndarray:
+    """(N, 2) float32 pairs as N 8-byte items (the same bits)."""
+    return np.ascontiguousarray(xy, np.float32).view(np.uint64).reshape(-1)
 
-    A point that leaves the frame is marked dead and compacted away lazily
-    (copying the accumulators every frame would cost more than carrying a
-    few dead points).
+
+class _Pool:
+    """The live trajectories of one scale, in reusable slots.
+
+    Slot ``i`` holds a trajectory's points (``points[i, :age + 1]``), its
+    camera-compensated displacements, and, per temporal cell, the sum of its
+    per-frame descriptor cells and their count.  ``idx`` lists the live
+    slots; a trajectory that leaves the frame or finishes frees its slot at
+    once (the reference erases it), and new points fill free slots, so
+    nothing is copied when trajectories end.  ``serial`` numbers the
+    trajectories in birth order (the output order).
     """
 
-    __slots__ = ("points", "disp", "acc", "count", "age", "alive", "n_dead")
+    __slots__ = ("length", "points", "disp", "acc", "count", "age", "serial", "live", "idx",
+                 "n_born", "_pv", "_dv")
 
-    def __init__(self, start: np.ndarray, length: int, n_t: int, cell_shape: tuple):
-        n = len(start)
-        self.points = np.empty((n, length + 1, 2), np.float32)
-        self.points[:, 0] = start
-        self.disp = np.zeros((n, length, 2), np.float32)
-        # per point and temporal cell, the sum of the per-frame cells (channel,
-        # y cell, x cell: tube_cells' point-major layout)
-        self.acc = np.zeros((n, n_t) + tuple(cell_shape), np.float32)
-        self.count = np.zeros(n_t, np.int64)     # frames summed in each temporal cell
-        self.age = 0
-        self.alive = np.ones(n, bool)
-        self.n_dead = 0
+    def __init__(self, length: int, n_t: int, cell_shape: tuple, capacity: int = 64):
+        self.length = length
+        self.points = np.empty((capacity, length + 1, 2), np.float32)
+        self.disp = np.empty((capacity, length, 2), np.float32)
+        # per slot and temporal cell, the sum of the per-frame cells (y cell, x cell,
+        # channel: accumulate_tube_cells' layout) and how many were summed
+        self.acc = np.empty((capacity, n_t) + tuple(cell_shape), np.float32)
+        self.count = np.empty((capacity, n_t), np.int64)
+        self.age = np.zeros(capacity, np.int64)
+        self.serial = np.zeros(capacity, np.int64)
+        self.live = np.zeros(capacity, bool)
+        self.idx = np.zeros(0, np.int64)
+        self.n_born = 0
+        self._flat_views()
+
+    def _flat_views(self):
+        # an (x, y) float32 pair as one 8-byte item: 1-D fancy indexing on these is
+        # several times faster than on (N, 2) rows, and moves the same bits
+        self._pv = self.points.view(np.uint64).reshape(-1)
+        self._dv = self.disp.view(np.uint64).reshape(-1)
 
     def __len__(self):
-        return len(self.points)
+        return len(self.idx)
+
+    def positions(self, age: np.ndarray) -> np.ndarray:
+        """Positions of the live trajectories at ages ``age`` (aligned with ``idx``), (N, 2)."""
+        return self._pv[self.idx * (self.length + 1) + age].view(np.float32).reshape(-1, 2)
 
     def current(self) -> np.ndarray:
-        return self.points[:, self.age]
+        """Current positions of the live trajectories (order of ``idx``)."""
+        return self.positions(self.age[self.idx])
 
-    def compact(self):
-        m = self.alive
-        self.points = self.points[m]
-        self.disp = self.disp[m]
-        self.acc = self.acc[m]
-        self.alive = np.ones(len(self.points), bool)
-        self.n_dead = 0
+    def advance(self, age: np.ndarray, new: np.ndarray, disp: np.ndarray):
+        """Record one step of every live trajectory: aged ``age``, moved to ``new`` by ``disp``."""
+        self._dv[self.idx * self.length + age] = _as_items(disp)
+        self._pv[self.idx * (self.length + 1) + age + 1] = _as_items(new)
+        self.age[self.idx] = age + 1
+
+    def counted(self, slot: np.ndarray, cell: np.ndarray):
+        """One more frame summed in temporal cell ``cell`` of the trajectories in ``slot``."""
+        self.count.reshape(-1)[slot * self.count.shape[1] + cell] += 1
+
+    def add(self, start: np.ndarray):
+        """Start a trajectory at each point of ``start`` (N, 2)."""
+        k = len(start)
+        free = np.flatnonzero(~self.live)
+        if len(free) < k:
+            self._grow(len(self.live) - len(free) + k)
+            free = np.flatnonzero(~self.live)
+        slots = free[:k]
+        self.points[slots, 0] = start
+        self.acc[slots] = 0
+        self.count[slots] = 0
+        self.age[slots] = 0
+        self.serial[slots] = np.arange(self.n_born, self.n_born + k)
+        self.n_born += k
+        self.live[slots] = True
+        # ascending slots: the descriptor kernel then walks the accumulators in memory order
+        self.idx = np.sort(np.concatenate([self.idx, slots]))
+
+    def drop(self, keep: np.ndarray):
+        """Keep the live slots where ``keep`` (aligned with ``idx``) is true; free the rest."""
+        self.live[self.idx[~keep]] = False
+        self.idx = self.idx[keep]
+
+    def _grow(self, need: int):
+        cap = len(self.live)
+        new = max(need, 2 * cap)
+        for name in ("points", "disp", "acc", "count", "age", "serial", "live"):
+            old = getattr(self, name)
+            arr = np.zeros((new,) + old.shape[1:], old.dtype)
+            arr[:cap] = old
+            setattr(self, name, arr)
+        self._flat_views()
 
 
 class _Output:
@@ -486,7 +546,7 @@ def extract_f2(record_or_path, config: Optional[F2Config] = None, person_boxes=N
 
 
 class _Extractor:
-    """The streaming state of :func:`extract_f2` (previous frame + live cohorts)."""
+    """The streaming state of :func:`extract_f2` (previous frame + one trajectory pool per scale)."""
 
     def __init__(self, cfg: F2Config, person_boxes, name: str):
         self.cfg = cfg
@@ -495,7 +555,7 @@ class _Extractor:
         self.types = D.histogram_types(cfg.hog)
         self.dims = cfg.dims()
         n_chan = sum(D.TYPE_BINS[t] for t in self.types)
-        self.cell_shape = (n_chan, cfg.n_xy_cells, cfg.n_xy_cells)
+        self.cell_shape = (cfg.n_xy_cells, cfg.n_xy_cells, n_chan)
         self.t_stride = cfg.trajectory_length // cfg.n_t_cells
         self.slices = D.type_channels(self.types)
         self.flow_fn = T.make_flow_estimator(cfg.flow)
@@ -508,7 +568,7 @@ class _Extractor:
         self.shrunk_size = None
         self.prev_pyr = None
         self.prev_t = None
-        self.cohorts: List[List[_Cohort]] = []
+        self.pools: List[_Pool] = []
         self.since_sample = 0
         self.orb = None
         self.matcher = None
@@ -552,7 +612,8 @@ class _Extractor:
                                                    scale_stride=cfg.scale_stride,
                                                    min_size=cfg.patch_size)
         self.size = self.sizes[0]
-        self.cohorts = [[] for _ in self.sizes]
+        self.pools = [_Pool(cfg.trajectory_length, cfg.n_t_cells, self.cell_shape)
+                      for _ in self.sizes]
         pyr = T.build_pyramid(grey, self.sizes)
         self._sample(pyr, t)
         if cfg.compensate:
@@ -620,73 +681,63 @@ class _Extractor:
 
     # ---------------------------------------------------------------- tracking
     def _track_scale(self, s, t, flow, warped):
-        cohorts = self.cohorts[s]
-        if not cohorts:
+        pool = self.pools[s]
+        if not len(pool):
             return
         cfg = self.cfg
-        cur = np.concatenate([c.current() for c in cohorts]) if len(cohorts) > 1 \
-            else cohorts[0].current()
+        idx = pool.idx
+        age = pool.age[idx]
+        cur = pool.positions(age)
         new, inside = T.track_points(cur, flow, median=cfg.median_filter, backend=self.backend)
-        disp = T.sample_field(warped, cur, rounding="round")
-        desc = None
         if self.prev_t % cfg.descriptor_stride == 0:
-            desc, _ = D.tube_cells(self.prev_pyr[s] if cfg.hog else None, warped, cur,
-                                   hog=cfg.hog, min_flow=cfg.min_flow, patch=cfg.patch_size,
-                                   n_cells=cfg.n_xy_cells, epsilon=cfg.epsilon,
-                                   backend=self.backend, point_major=True)  # (N, C, y, x)
-        o = 0
-        alive = []
-        all_inside = bool(inside.all())
-        for c in cohorts:
-            n = len(c)
-            sl = slice(o, o + n)
-            o += n
-            a = c.age
-            c.disp[:, a] = disp[sl]
-            c.points[:, a + 1] = new[sl]
-            cell = a // self.t_stride
-            if desc is not None and cell < cfg.n_t_cells:
-                c.acc[:, cell] += desc[sl]
-                c.count[cell] += 1
-            c.age = a + 1
-            if not all_inside:
-                ins = inside[sl]
-                if not ins.all():
-                    c.alive &= ins
-                    c.n_dead = n - int(np.count_nonzero(c.alive))
-            if c.age >= cfg.trajectory_length:
-                if c.n_dead < n:
-                    self._emit(c, s, t)
-            elif c.n_dead < n:
-                if c.n_dead * 8 > n:
-                    c.compact()
-                alive.append(c)
-        self.cohorts[s] = alive
+            # frame t's cells, added to each trajectory's temporal cell (ages past the
+            # last whole cell, when L is not a multiple of n_t_cells, are not described)
+            cell = age // self.t_stride
+            use = cell < cfg.n_t_cells
+            if not use.all():
+                cur_d, slot, cell = cur[use], idx[use], cell[use]
+            else:
+                cur_d, slot = cur, idx
+            D.accumulate_tube_cells(self.prev_pyr[s] if cfg.hog else None, warped, cur_d,
+                                    pool.acc, slot, cell, hog=cfg.hog, min_flow=cfg.min_flow,
+                                    patch=cfg.patch_size, n_cells=cfg.n_xy_cells,
+                                    epsilon=cfg.epsilon, backend=self.backend)
+            pool.counted(slot, cell)
+        pool.advance(age, new, T.sample_field(warped, cur, rounding="round"))
+        done = age >= cfg.trajectory_length - 1
+        finished = done & inside
+        if finished.any():
+            fin = idx[finished]
+            self._emit(pool, fin[np.argsort(pool.serial[fin], kind="stable")], s, t)
+        keep = inside & ~done
+        if not keep.all():
+            pool.drop(keep)
 
-    def _emit(self, c: _Cohort, s: int, t: int):
+    def _emit(self, pool: _Pool, fin: np.ndarray, s: int, t: int):
+        """Prune the finished trajectories in slots ``fin`` and output the survivors."""
         cfg = self.cfg
         scale = np.float32(self.scales[s])
+        points = pool.points[fin]
         if self.backend == "numba":
             from ._idt_kernel import emit_kernel
             idx, shape, mean = emit_kernel(
-                c.points, c.disp, c.alive, scale, cfg.compensate,
+                points, pool.disp[fin], np.ones(len(fin), bool), scale, cfg.compensate,
                 *(np.float32(v) for v in (cfg.min_camera_disp, cfg.min_var, cfg.max_var,
                                           cfg.max_dis)))
             if len(idx):
-                self._output(c, idx, shape.reshape(len(idx), -1), mean, t)
+                self._output(pool, fin[idx], shape.reshape(len(idx), -1), mean, t)
             return
-        keep = c.alive
         if cfg.compensate:
             # the cheap camera-motion test first: it removes most trajectories
-            disp = c.disp[keep] * scale
-            moving, shape = T.camera_motion_filter(disp, min_disp=cfg.min_camera_disp)
-            idx = np.flatnonzero(keep)[moving]
+            moving, shape = T.camera_motion_filter(pool.disp[fin] * scale,
+                                                   min_disp=cfg.min_camera_disp)
+            idx = np.flatnonzero(moving)
             shape = shape[moving]
         else:
-            idx = np.flatnonzero(keep)
+            idx = np.arange(len(fin))
         if not len(idx):
             return
-        valid, plain_shape, mean = T.trajectory_validity(c.points[idx] * scale,
+        valid, plain_shape, mean = T.trajectory_validity(points[idx] * scale,
                                                          min_var=cfg.min_var, max_var=cfg.max_var,
                                                          max_dis=cfg.max_dis)
         if not valid.any():
@@ -694,16 +745,16 @@ class _Extractor:
         if not cfg.compensate:
             shape = plain_shape
         idx = idx[valid]
-        self._output(c, idx, shape[valid].reshape(len(idx), -1), mean[valid], t)
+        self._output(pool, fin[idx], shape[valid].reshape(len(idx), -1), mean[valid], t)
 
-    def _output(self, c: _Cohort, idx, traj, mean, t: int):
-        """Append the trajectories ``idx`` of a finished cohort to the output."""
-        k = len(idx)
-        acc = c.acc[idx]                                   # (k, n_t, C, y, x)
-        acc /= np.maximum(c.count, 1).astype(np.float32)[:, None, None, None]
+    def _output(self, pool: _Pool, slots, traj, mean, t: int):
+        """Append the finished trajectories in ``slots`` to the output."""
+        k = len(slots)
+        acc = pool.acc[slots]                              # (k, n_t, y, x, C)
+        acc /= np.maximum(pool.count[slots], 1).astype(np.float32)[:, :, None, None, None]
         arrays = {"traj": traj}
         for typ in self.types:
-            arrays[typ] = D.cells_to_descriptor(acc, self.slices[typ], point_major=True)
+            arrays[typ] = D.cells_to_descriptor(acc, self.slices[typ], channels_last=True)
         pos = np.empty((k, 3), np.float32)
         pos[:, :2] = mean
         if self.shrink is not None:
@@ -717,13 +768,12 @@ class _Extractor:
         cfg = self.cfg
         for s, grey in enumerate(pyr):
             eig = T.min_eigenvalue_map(grey)
-            cohorts = self.cohorts[s]
-            # dead points are outside the frame, where they occupy no cell
-            occupied = np.concatenate([c.current() for c in cohorts]) if cohorts else None
+            pool = self.pools[s]
+            occupied = pool.current() if len(pool) else None
             pts = T.dense_sample(eig, occupied, step=cfg.sampling_step, quality=cfg.quality,
                                  backend=self.backend)
             if len(pts):
-                cohorts.append(_Cohort(pts, cfg.trajectory_length, cfg.n_t_cells, self.cell_shape))
+                pool.add(pts)
             if s == 0 and cfg.compensate:
                 corners = T.strongest_corners(eig, step=cfg.sampling_step, quality=cfg.quality,
                                               max_points=cfg.flow_match_points)

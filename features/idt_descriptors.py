@@ -443,8 +443,12 @@ def tube_cells(grey: Optional[np.ndarray], flow: np.ndarray, points: np.ndarray,
         shape = (0, C, n_cells, n_cells) if point_major else (C, n_cells, n_cells, 0)
         return np.zeros(shape, np.float32), slices
     if h >= patch and w >= patch and resolve_backend(backend) == "numba":
-        return _tube_cells_numba(grey, flow, points, hog, min_flow, patch, n_cells, epsilon,
-                                 slices, C, point_major), slices
+        acc = np.zeros((n, 1, n_cells, n_cells, C), np.float32)
+        _tube_cells_numba(grey, flow, points, hog, min_flow, patch, n_cells, epsilon, slices,
+                          acc, np.arange(n, dtype=np.int64), np.zeros(n, np.int64))
+        # (N, y, x, C) -> (N, C, y, x), or (C, y, x, N)
+        order = (0, 3, 1, 2) if point_major else (3, 1, 2, 0)
+        return np.ascontiguousarray(acc.reshape(n, n_cells, n_cells, C).transpose(order)), slices
     map_x, map_y = _corner_maps(points, w, h, patch, n_cells)
     corners = np.empty((C, k * k, n), np.float32)
     integ = _buffer("integral", (h + 1, w + 1))
@@ -459,27 +463,75 @@ def tube_cells(grey: Optional[np.ndarray], flow: np.ndarray, points: np.ndarray,
     return (np.ascontiguousarray(np.moveaxis(cells, -1, 0)) if point_major else cells), slices
 
 
-def _tube_cells_numba(grey, flow, points, hog, min_flow, patch, n_cells, epsilon, slices, C,
-                      point_major):
+def _tube_cells_numba(grey, flow, points, hog, min_flow, patch, n_cells, epsilon, slices,
+                      acc, slot, tcell):
     from ._idt_kernel import tube_cells_kernel
     types, mag, ang, zero, hof = _polar_fields(grey, flow, hog, min_flow)
     bounds = np.array([(slices[t].start, slices[t].stop) for t in types], np.int64)
-    n = len(points)
-    out = np.empty((n, C, n_cells, n_cells) if point_major else (C, n_cells, n_cells, n),
-                   np.float32)
     tube_cells_kernel(mag, ang, zero if zero is not None else mag[0], -1 if hof is None else hof,
                       np.ascontiguousarray(points[:, 0]), np.ascontiguousarray(points[:, 1]),
                       patch, n_cells, np.ascontiguousarray(bounds[:, 0]),
-                      np.ascontiguousarray(bounds[:, 1]), float(epsilon), bool(point_major), out)
-    return out
+                      np.ascontiguousarray(bounds[:, 1]), float(epsilon), acc, slot, tcell)
 
 
-def cells_to_descriptor(cells: np.ndarray, sl: slice, *, point_major: bool = False) -> np.ndarray:
+def accumulate_tube_cells(grey: Optional[np.ndarray], flow: np.ndarray, points: np.ndarray,
+                          acc: np.ndarray, slot: np.ndarray, tcell: np.ndarray, *,
+                          hog: bool = True, min_flow: float = MIN_FLOW,
+                          patch: int = PATCH_SIZE, n_cells: int = N_XY_CELLS,
+                          epsilon: float = EPSILON, backend: Optional[str] = None) -> None:
+    """Add each point's :func:`tube_cells` to ``acc[slot[p], tcell[p]]``, in place.
+
+    F2's accumulation of the per-frame cells over a temporal cell
+    (``PrintDesc`` sums, then divides by the count).  The compiled backend
+    adds the cells as it normalises them; the OpenCV one adds
+    :func:`tube_cells`' point-major result.  The sums are the same float32
+    additions in both.
+
+    Parameters
+    ----------
+    acc : ndarray, shape (M, T, n_cells, n_cells, C), float32
+        Accumulators (C-contiguous; y cell, x cell, channel), e.g. a pool of
+        M trajectories with T temporal cells each
+        (:func:`cells_to_descriptor` with ``channels_last``).
+    slot, tcell : ndarray, shape (N,), int
+        Row of ``acc`` and temporal cell of each point; slots must be
+        distinct, and ``0 <= tcell < T``.
+    """
+    points = np.asarray(points, dtype=np.float32).reshape(-1, 2)
+    slot = np.asarray(slot, dtype=np.int64)
+    tcell = np.asarray(tcell, dtype=np.int64)
+    n = len(points)
+    if slot.shape != (n,) or tcell.shape != (n,):
+        raise ValueError(f"expected {n} slots and temporal cells, got {slot.shape} and "
+                         f"{tcell.shape}")
+    if not n:
+        return
+    h, w = flow.shape[:2]
+    types = histogram_types(hog)
+    C = sum(TYPE_BINS[t] for t in types)
+    if acc.dtype != np.float32 or acc.ndim != 5 or acc.shape[2:] != (n_cells, n_cells, C) \
+            or not acc.flags.c_contiguous:
+        raise ValueError(f"expected C-contiguous float32 accumulators of shape (M, T, "
+                         f"{n_cells}, {n_cells}, {C}), got {acc.dtype} {acc.shape}")
+    if h >= patch and w >= patch and patch % n_cells == 0 \
+            and resolve_backend(backend) == "numba":
+        _tube_cells_numba(grey, flow, points, hog, min_flow, patch, n_cells, epsilon,
+                          type_channels(types), acc, slot, tcell)
+        return
+    cells, _ = tube_cells(grey, flow, points, hog=hog, min_flow=min_flow, patch=patch,
+                          n_cells=n_cells, epsilon=epsilon, backend="opencv", point_major=True)
+    acc[slot, tcell] += cells.transpose(0, 2, 3, 1)
+
+
+def cells_to_descriptor(cells: np.ndarray, sl: slice, *, point_major: bool = False,
+                        channels_last: bool = False) -> np.ndarray:
     """One type's channels of planar cells in the reference order.
 
     Parameters
     ----------
-    cells : ndarray, shape ([n_t,] C, y, x, N), or (N, [n_t,] C, y, x) with ``point_major``
+    cells : ndarray, shape ([n_t,] C, y, x, N), or (N, [n_t,] C, y, x) with
+        ``point_major``, or (N, [n_t,] y, x, C) with ``channels_last``
+        (:func:`accumulate_tube_cells`' layout; implies ``point_major``)
     sl : slice
         The type's channels.
 
@@ -488,6 +540,12 @@ def cells_to_descriptor(cells: np.ndarray, sl: slice, *, point_major: bool = Fal
     ndarray, shape (N, [n_t *] x * y * bins)
         Per temporal cell: x cell, y cell, bin (IDT ``GetDesc`` / ``PrintDesc``).
     """
+    if channels_last:
+        part = cells[..., sl]
+        lead = part.ndim - 3                       # N and [t]
+        # (N, [t], y, x, bins) -> (N, [t], x, y, bins)
+        order = tuple(range(lead)) + (lead + 1, lead, lead + 2)
+        return np.ascontiguousarray(part.transpose(order)).reshape(len(part), -1)
     if point_major:
         part = cells[..., sl, :, :]
         lead = part.ndim - 3                       # N and [t]

@@ -196,6 +196,40 @@ def test_compiled_and_numpy_paths_give_the_same_trajectories(monkeypatch, cfg):
                                    atol=1e-3)
 
 
+def test_trajectory_pool_frees_slots_at_once_and_reuses_them():
+    from features.f2 import _Pool
+    pool = _Pool(length=4, n_t=2, cell_shape=(2, 2, 3), capacity=2)
+    start = np.array([[1, 1], [2, 2], [3, 3]], np.float32)
+    pool.add(start)                                          # grows past its capacity
+    assert len(pool) == 3 and pool.serial[pool.idx].tolist() == [0, 1, 2]
+    np.testing.assert_array_equal(pool.current(), start)
+    age = pool.age[pool.idx]
+    pool.advance(age, start + 0.5, np.full((3, 2), 0.25, np.float32))
+    pool.counted(pool.idx[:2], np.array([0, 1]))
+    np.testing.assert_array_equal(pool.current(), start + 0.5)
+    np.testing.assert_array_equal(pool.positions(age), start)
+    assert pool.age[pool.idx].tolist() == [1, 1, 1]
+    np.testing.assert_array_equal(pool.disp[pool.idx, 0], np.full((3, 2), 0.25))
+    assert pool.count[pool.idx].tolist() == [[1, 0], [0, 1], [0, 0]]
+    pool.acc[pool.idx] = 7.0
+    # the second point leaves the frame: its slot is free at once (the reference erases
+    # it), so its position no longer occupies a sampling cell
+    freed = pool.idx[1]
+    pool.drop(np.array([True, False, True]))
+    assert len(pool) == 2 and freed not in pool.idx
+    assert not (pool.current() == [2.5, 2.5]).all(1).any()
+    pool.add(np.array([[9, 9]], np.float32))                 # takes the freed slot
+    assert pool.idx.tolist() == sorted(pool.idx.tolist()) and freed in pool.idx
+    assert pool.serial[freed] == 3 and pool.age[freed] == 0
+    assert not pool.acc[freed].any() and not pool.count[freed].any()
+    np.testing.assert_array_equal(pool.current()[pool.idx.tolist().index(freed)], [9, 9])
+
+
+def test_trajectories_are_output_in_end_frame_then_birth_order(square_out):
+    t = square_out["positions"][:, 2]
+    assert len(t) > 10 and (np.diff(t) >= 0).all()
+
+
 def _doubled(frames):
     return [cv2.resize(f, (2 * W, 2 * H), interpolation=cv2.INTER_NEAREST) for f in frames]
 

@@ -200,6 +200,36 @@ def test_tube_cells_numba_kernel_other_geometry_and_small_frames():
                                                       backend="opencv")[0])
 
 
+@pytest.mark.parametrize("backend", ["opencv", pytest.param("numba", marks=numba_only)])
+def test_accumulate_tube_cells_adds_each_points_cells_to_its_slot(backend):
+    grey = texture(seed=13)
+    flow = smooth_flow(*grey.shape, seed=14)
+    pts = _points_with_borders(50, 128, 96, seed=4)
+    cells, slices = D.tube_cells(grey, flow, pts, backend=backend, point_major=True)
+    rng = np.random.default_rng(5)
+    acc = rng.random((80, 3, 2, 2, 33)).astype(np.float32)       # (slot, t, y, x, channel)
+    before = acc.copy()
+    slot = rng.choice(80, len(pts), replace=False)
+    tcell = rng.integers(0, 3, len(pts))
+    D.accumulate_tube_cells(grey, flow, pts, acc, slot, tcell, backend=backend)
+    # the same float32 additions; other slots and temporal cells untouched
+    want = before.copy()
+    want[slot, tcell] += cells.transpose(0, 2, 3, 1)
+    np.testing.assert_array_equal(acc, want)
+    # from zero, channels-last accumulators give tube_cells' descriptors
+    zero = np.zeros((len(pts), 1, 2, 2, 33), np.float32)
+    D.accumulate_tube_cells(grey, flow, pts, zero, np.arange(len(pts)), np.zeros(len(pts), int),
+                            backend=backend)
+    for sl in slices.values():
+        np.testing.assert_array_equal(D.cells_to_descriptor(zero, sl, channels_last=True),
+                                      D.cells_to_descriptor(cells, sl, point_major=True))
+    with pytest.raises(ValueError, match=r"accumulators of shape \(M, T, 2, 2, 33\)"):
+        D.accumulate_tube_cells(grey, flow, pts, np.zeros((80, 3, 33, 2, 2), np.float32), slot,
+                                tcell, backend=backend)
+    with pytest.raises(ValueError, match="expected 57 slots"):
+        D.accumulate_tube_cells(grey, flow, pts, acc, slot[:3], tcell, backend=backend)
+
+
 def test_backend_choice(monkeypatch):
     monkeypatch.setenv(D.BACKEND_ENV, "opencv")
     assert D.resolve_backend() == "opencv"
@@ -258,6 +288,12 @@ def test_cells_to_descriptor_orders_x_cells_before_y_cells():
         D.cells_to_descriptor(np.moveaxis(cells, -1, 0), slice(0, 2), point_major=True)[0], out[0])
     pm = np.moveaxis(pooled, -1, 0)                     # (point, t, channel, y, x)
     assert D.cells_to_descriptor(pm, slice(0, 2), point_major=True)[0].tolist().index(5) == 19
+    # channels last (point, t, y, x, channel): the same order again
+    cl = pm.transpose(0, 1, 3, 4, 2)
+    assert D.cells_to_descriptor(cl, slice(0, 2), channels_last=True)[0].tolist().index(5) == 19
+    np.testing.assert_array_equal(
+        D.cells_to_descriptor(np.moveaxis(cells, -1, 0).transpose(0, 2, 3, 1), slice(0, 2),
+                              channels_last=True)[0], out[0])
 
 
 def test_pool_temporal_averages_cells_of_five_frames():
