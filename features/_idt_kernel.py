@@ -61,8 +61,8 @@ def tube_cells_kernel(mag, ang, zero, hof, px, py, patch, n_cells, starts, stops
         temporal cell; a plain output is ``acc`` of zeros with ``T = 1``,
         ``slot = arange(N)``, ``tcell = 0``).
     slot, tcell : int64 (N,)
-        The points' rows and temporal cells in ``acc``; ``tcell[p] < 0``
-        skips point ``p``.  Slots must be distinct.
+        The points' rows and temporal cells in ``acc`` (in range: no bounds
+        checks here).  Slots must be distinct.
     """
     nf, h, w = mag.shape
     C = acc.shape[4]
@@ -145,8 +145,6 @@ def tube_cells_kernel(mag, ang, zero, hof, px, py, patch, n_cells, starts, stops
     add = np.empty(C, np.float32)
     sums = np.empty(nc2, np.float32)
     for p in range(n):
-        if tcell[p] < 0:
-            continue
         cp = corners[p]
         for j in range(n_cells):
             for i in range(n_cells):

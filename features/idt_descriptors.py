@@ -506,6 +506,11 @@ def accumulate_tube_cells(grey: Optional[np.ndarray], flow: np.ndarray, points: 
                          f"{tcell.shape}")
     if not n:
         return
+    if slot.min() < 0 or slot.max() >= acc.shape[0] or tcell.min() < 0 \
+            or tcell.max() >= acc.shape[1]:
+        raise ValueError(f"expected slots in [0, {acc.shape[0]}) and temporal cells in "
+                         f"[0, {acc.shape[1]}), got slots {slot.min()}..{slot.max()} and "
+                         f"cells {tcell.min()}..{tcell.max()}")
     h, w = flow.shape[:2]
     types = histogram_types(hog)
     C = sum(TYPE_BINS[t] for t in types)

@@ -226,6 +226,8 @@ def test_accumulate_tube_cells_adds_each_points_cells_to_its_slot(backend):
     with pytest.raises(ValueError, match=r"accumulators of shape \(M, T, 2, 2, 33\)"):
         D.accumulate_tube_cells(grey, flow, pts, np.zeros((80, 3, 33, 2, 2), np.float32), slot,
                                 tcell, backend=backend)
+    with pytest.raises(ValueError, match=r"temporal cells in \[0, 3\)"):
+        D.accumulate_tube_cells(grey, flow, pts, acc, slot, tcell + 1, backend=backend)
     with pytest.raises(ValueError, match="expected 57 slots"):
         D.accumulate_tube_cells(grey, flow, pts, acc, slot[:3], tcell, backend=backend)
 
