@@ -27,7 +27,7 @@ DEMO_IMAGE_SIZE = (320, 240)
 
 def demo_weights() -> tuple:
     """ImageNet ResNet-18 weights when present locally, else random."""
-    from features.cnn import hub_checkpoint_path
+    from adl.features.cnn import hub_checkpoint_path
     path = hub_checkpoint_path("resnet18")
     if path.is_file():
         return "imagenet", f"ImageNet ResNet-18 weights from {path}"
@@ -45,12 +45,12 @@ def run_demo(out, *, seed: int = 0, log: Callable[[str], None] = print,
     quick run (the determinism tests use them).  ``classes`` restricts the
     synthetic classes (default: all ten).
     """
-    from data.synth import generate
-    from features.f1 import F1Config
-    from features.f2 import F2Config
-    from features.f3 import F3Config
-    from features.pipeline import FeaturesConfig, FisherConfig, load_fold_features, run_features
-    from fusion import run_fusion
+    from adl.data.synth import generate
+    from adl.features.f1 import F1Config
+    from adl.features.f2 import F2Config
+    from adl.features.f3 import F3Config
+    from adl.features.pipeline import FeaturesConfig, FisherConfig, load_fold_features, run_features
+    from adl.fusion import run_fusion
 
     t0 = time.perf_counter()
     out = Path(out)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from data.errors import AdlError
+from adl.data.errors import AdlError
 
 DATASET_NAMES = ("cad60", "cad120", "msr_daily", "manifest")
 
@@ -62,7 +62,7 @@ def main(debug):
 @main.command()
 def datasets():
     """List supported datasets and the folder layout each expects."""
-    from data.registry import DATASETS
+    from adl.data.registry import DATASETS
     for info in DATASETS.values():
         click.echo(f"{info.name}: {info.title}")
         click.echo(f"  modalities: {info.modalities}")
@@ -92,7 +92,7 @@ def _parse_size(text):
 @friendly_errors
 def demo(out, seed, subjects, videos_per_class, frames, image_size):
     """The main job on built-in synthetic CAD-120 data (what `make demo` runs)."""
-    from cli.demo import run_demo
+    from adl.cli.demo import run_demo
     report = run_demo(out, seed=seed, log=click.echo, subjects=subjects,
                       videos_per_class=videos_per_class, frames=frames,
                       image_size=_parse_size(image_size))
@@ -113,7 +113,7 @@ def demo(out, seed, subjects, videos_per_class, frames, image_size):
 @friendly_errors
 def synth(dataset, out, seed, subjects, videos_per_class, frames, image_size):
     """Write a synthetic ADL dataset in the native format of DATASET."""
-    from data.synth import generate
+    from adl.data.synth import generate
     summary = generate(dataset, Path(out), seed=seed, subjects=subjects,
                        videos_per_class=videos_per_class, frames=frames,
                        image_size=_parse_size(image_size))
@@ -134,7 +134,7 @@ def synth(dataset, out, seed, subjects, videos_per_class, frames, image_size):
 def inspect(dataset, root, no_frames, media_root):
     """Counts per class and subject, frames, modalities, and problems found."""
     from tqdm import tqdm
-    from data.inspect import inspect_dataset
+    from adl.data.inspect import inspect_dataset
     root = root or _default_root(dataset)
     rep = inspect_dataset(dataset, root, check_frames=not no_frames, **_reader_options(dataset, media_root),
                           progress=lambda xs: tqdm(xs, desc="inspect", unit="video",
@@ -167,7 +167,7 @@ def _print_conversion(summary):
 @friendly_errors
 def convert_utkinect(src, out):
     """UTKinect-Action3D joints + actionLabel.txt -> manifest of segments."""
-    from data.convert import utkinect_to_manifest
+    from adl.data.convert import utkinect_to_manifest
     _print_conversion(utkinect_to_manifest(Path(src), Path(out)))
 
 
@@ -177,7 +177,7 @@ def convert_utkinect(src, out):
 @friendly_errors
 def convert_biisc(src, out):
     """BII Sneeze-Cough videos -> manifest."""
-    from data.convert import biisc_to_manifest
+    from adl.data.convert import biisc_to_manifest
     _print_conversion(biisc_to_manifest(Path(src), Path(out)))
 
 
@@ -231,11 +231,11 @@ def features(dataset, root, cache, only, train_subjects, weights, backbone, inpu
              gmm_samples, gmm_iter, f2_mirror, lstm_units, lstm_epochs, lstm_max_len, augment, mirror, jobs,
              scheduler, media_root, seed):
     """Compute (or resume) F1, F2, F3 for every fold of DATASET."""
-    from data.protocols import parse_subject_list
-    from features.f1 import F1Config
-    from features.f2 import F2Config
-    from features.f3 import F3Config
-    from features.pipeline import FeaturesConfig, FisherConfig, run_features
+    from adl.data.protocols import parse_subject_list
+    from adl.features.f1 import F1Config
+    from adl.features.f2 import F2Config
+    from adl.features.f3 import F3Config
+    from adl.features.pipeline import FeaturesConfig, FisherConfig, run_features
     root = root or _default_root(dataset)
     cache = cache or _default_cache()
     families = tuple(f.strip() for f in only.split(",") if f.strip())
@@ -297,8 +297,8 @@ def _parse_epsilon(text):
 def fuse(dataset, cache, out, alpha_search, alpha, families, epsilon, selection, inner_folds,
          save_model, seed):
     """Two-level fusion, action-pair memory and reports over every fold."""
-    from features.pipeline import load_fold_features
-    from fusion import run_fusion
+    from adl.features.pipeline import load_fold_features
+    from adl.fusion import run_fusion
     cache = cache or _default_cache()
     out = Path(out or Path(cache) / dataset / "report")
     fams = tuple(f.strip() for f in families.split(",") if f.strip())
@@ -344,7 +344,7 @@ def format_table(report: dict) -> str:
 @friendly_errors
 def predict(model, dataset, root, video, cache, media_root):
     """Classify one sequence with a saved model."""
-    from features.predict import predict_one
+    from adl.features.predict import predict_one
     root = root or _default_root(dataset)
     cache = cache or _default_cache()
     label, scores = predict_one(model, dataset, root, video, cache,
@@ -370,8 +370,8 @@ def plot():
 def plot_tsne_cmd(dataset, cache, pair, fold, out, seed):
     """t-SNE of two classes in F2, F1 and F1+F2 spaces (thesis Fig. 3.8)."""
     import numpy as np
-    from features.pipeline import load_fold_features
-    from fusion.plots import plot_tsne
+    from adl.features.pipeline import load_fold_features
+    from adl.fusion.plots import plot_tsne
     classes = tuple(c.strip() for c in pair.split(","))
     if len(classes) != 2:
         raise click.BadParameter(f"expected two class names, got {pair!r}")

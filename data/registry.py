@@ -24,26 +24,26 @@ class DatasetInfo:
 
 DATASETS = {
     "cad60": DatasetInfo(
-        "cad60", "Cornell Activity Dataset CAD-60", "data.cad:read_cad60", "cad_15",
+        "cad60", "Cornell Activity Dataset CAD-60", "adl.data.cad:read_cad60", "cad_15",
         "leave-one-subject-out (4 persons)", "RGB PNG frames 320x240, 15-joint skeleton (mm)",
         "ROOT/data{1..4}/activityLabel.txt   '<id>,<activity>,' lines, last line END\n"
         "ROOT/data{1..4}/<id>.txt            skeleton: 171 comma-separated values + trailing comma per frame, END line\n"
         "ROOT/data{1..4}/<id>/RGB_<n>.png    RGB frames, n = 1, 2, ... (Depth_<n>.png beside them)"),
     "cad120": DatasetInfo(
-        "cad120", "Cornell Activity Dataset CAD-120", "data.cad:read_cad120", "cad_15",
+        "cad120", "Cornell Activity Dataset CAD-120", "adl.data.cad:read_cad120", "cad_15",
         "leave-one-subject-out (subjects 1,3,4,5)", "RGB PNG frames 640x480, 15-joint skeleton (mm)",
         "ROOT/Subject{N}_annotations/<activity>/activityLabel.txt  '<id>,<activity>,<subject>,<obj>:<type>,...'\n"
         "ROOT/Subject{N}_annotations/<activity>/labeling.txt       sub-activity segments\n"
         "ROOT/Subject{N}_annotations/<activity>/<id>.txt           skeleton (CAD 171-value format, END line)\n"
         "ROOT/Subject{N}_rgbd_images/<activity>/<id>/RGB_<n>.png   RGB frames, n = 1, 2, ..."),
     "msr_daily": DatasetInfo(
-        "msr_daily", "MSRDailyActivity3D", "data.msr_daily:read_msr_daily", "kinect_v1_20",
+        "msr_daily", "MSRDailyActivity3D", "adl.data.msr_daily:read_msr_daily", "kinect_v1_20",
         "leave-one-subject-out (10 subjects)", "RGB AVI 640x480, 20-joint skeleton (m + screen)",
         "ROOT/aXX_sYY_eZZ_skeleton.txt  '<frames> <joints>' header; per frame a row count (40/0/80)\n"
         "                               then per joint 'x y z c' (metres) and 'u v depth c' (screen)\n"
         "ROOT/aXX_sYY_eZZ_rgb.avi       RGB video (XX action 01-16, YY subject 01-10, ZZ 01 sit / 02 stand)"),
     "manifest": DatasetInfo(
-        "manifest", "bring-your-own CSV manifest", "data.manifest:read_manifest", "(per row)",
+        "manifest", "bring-your-own CSV manifest", "adl.data.manifest:read_manifest", "(per row)",
         "leave-one-subject-out", "any: RGB video/frame folder and/or .npy skeleton",
         "ROOT/manifest.csv  columns video_id,label,subject,rgb,skeleton,layout[,view]\n"
         "                   rgb = video file or frame folder, skeleton = .npy (T, J, 3) metres;\n"

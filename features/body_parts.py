@@ -41,9 +41,9 @@ from typing import Optional, Tuple, Union
 
 import numpy as np
 
-from data.geometry import get_camera
-from data.layouts import JointLayout
-from data.record import SkeletonSequence, VideoRecord
+from adl.data.geometry import get_camera
+from adl.data.layouts import JointLayout
+from adl.data.record import SkeletonSequence, VideoRecord
 
 PART_NAMES: Tuple[str, ...] = ("left_hand", "right_hand", "upper_body", "full_body", "full_image")
 N_PARTS = len(PART_NAMES)

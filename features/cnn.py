@@ -34,8 +34,8 @@ from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
-from data.errors import AdlError, DataFormatError
-from data.video import FrameSource
+from adl.data.errors import AdlError, DataFormatError
+from adl.data.video import FrameSource
 
 from .body_parts import N_PARTS, crop_pixels
 
@@ -519,7 +519,7 @@ def record_frame_descriptors(record, extractor: FrameDescriptorExtractor, *, mar
     ValueError
         The record has no RGB or no skeleton (body parts cannot be located).
     """
-    from data.geometry import get_camera
+    from adl.data.geometry import get_camera
 
     from .body_parts import joints_2d, part_boxes
 

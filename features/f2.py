@@ -59,8 +59,8 @@ from typing import Dict, List, Mapping, Optional
 
 import numpy as np
 
-from data.errors import DataFormatError
-from data.video import FrameSource
+from adl.data.errors import DataFormatError
+from adl.data.video import FrameSource
 
 from . import idt_descriptors as D
 from . import trajectories as T
@@ -267,7 +267,7 @@ def person_boxes_from_record(record, *, margin: float = 0.15,
     ValueError
         When the skeleton has neither screen coordinates nor a camera model.
     """
-    from data.geometry import get_camera
+    from adl.data.geometry import get_camera
 
     if not getattr(record, "has_skeleton", False):
         return {}

@@ -67,9 +67,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from data.geometry import normalise_skeleton
-from data.layouts import JointLayout
-from data.record import SkeletonSequence, VideoRecord
+from adl.data.geometry import normalise_skeleton
+from adl.data.layouts import JointLayout
+from adl.data.record import SkeletonSequence, VideoRecord
 
 from ._config import config_from_dict
 

@@ -38,11 +38,11 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from data.atomic import atomic_write_bytes
-from data.errors import AdlError, StoreError
-from data.protocols import make_folds, validation_split
-from data.record import VideoRecord
-from data.registry import load_records
+from adl.data.atomic import atomic_write_bytes
+from adl.data.errors import AdlError, StoreError
+from adl.data.protocols import make_folds, validation_split
+from adl.data.record import VideoRecord
+from adl.data.registry import load_records
 
 from .f1 import F1Config
 from .f2 import F2Config
@@ -172,14 +172,14 @@ def _current(store: FeatureStore, key: StageKey, item: str, inputs: str) -> bool
 
 
 def _frame_size(record: VideoRecord) -> Tuple[int, int]:
-    from data.video import FrameSource
+    from adl.data.video import FrameSource
     return FrameSource(record.rgb, record.rgb_glob).frame_size()
 
 
 def _joints_2d_pixels(seq, record: VideoRecord, frame_size) -> Optional[np.ndarray]:
     """2D joints in the pixels of the actual RGB frames (the camera model's
     image size is rescaled to the frame size, e.g. for down-scaled data)."""
-    from data.geometry import get_camera
+    from adl.data.geometry import get_camera
     if record.camera is None and seq.screen is None:
         return None
     cam = get_camera(record.camera) if record.camera else None
@@ -299,7 +299,7 @@ class _F1VideoComputer:
             frame_stride=cfg.frame_stride, seed=cfg.seed, num_threads=num_threads)
 
     def __call__(self, record: VideoRecord, skeleton_entry: Optional[dict]) -> Tuple[dict, dict]:
-        from data.video import FrameSource
+        from adl.data.video import FrameSource
         from .body_parts import N_PARTS, part_boxes
         from .f1 import frame_norms, pool_video
         source = FrameSource(record.rgb, record.rgb_glob)

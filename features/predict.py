@@ -12,8 +12,8 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from data.errors import AdlError
-from data.registry import load_records
+from adl.data.errors import AdlError
+from adl.data.registry import load_records
 
 from .f1 import F1Config
 from .f2 import F2Config
@@ -103,7 +103,7 @@ def video_features(cache, dataset: str, fold: str, record, families) -> Dict[str
 def predict_one(model_path, dataset: str, root, video_id: str, cache,
                 reader_options: Optional[dict] = None) -> Tuple[str, Dict[str, float]]:
     """Label and per-class scores of one video of ``dataset`` at ``root``."""
-    from fusion.model_io import load_model, predict_video
+    from adl.fusion.model_io import load_model, predict_video
     model = load_model(model_path)
     if model.dataset != dataset:
         raise AdlError(f"{model_path}: model trained on {model.dataset!r}, not {dataset!r}")

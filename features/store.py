@@ -45,8 +45,8 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 
 import numpy as np
 
-from data.atomic import HOST_TAG, temp_path
-from data.errors import StoreError, UnsafePathError
+from adl.data.atomic import HOST_TAG, temp_path
+from adl.data.errors import StoreError, UnsafePathError
 
 __all__ = ["StageKey", "FeatureStore", "compute_missing", "FORMAT"]
 

@@ -25,12 +25,12 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from data.atomic import atomic_write_bytes
+from adl.data.atomic import atomic_write_bytes
 from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from data.errors import AdlError
+from adl.data.errors import AdlError
 
 MAGIC = "ADL-FUSION-MODEL"
 FORMAT_VERSION = 1

@@ -12,7 +12,7 @@ import json
 import math
 from pathlib import Path
 
-from data.atomic import atomic_write_bytes
+from adl.data.atomic import atomic_write_bytes
 from typing import Optional, Sequence
 
 import numpy as np

@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from features.folds import FAMILIES, FoldFeatures
+from adl.features.folds import FAMILIES, FoldFeatures
 
 from .model_io import FusionModel, save_model as _save_model
 from .pairs import ActionPairMemory, default_epsilon
@@ -310,7 +310,7 @@ def synthetic_folds(*, dataset: str = "synthetic", n_classes: int = 6, n_subject
     videos_per_class : int
         Videos of each class per subject.
     """
-    from data.protocols import validation_split
+    from adl.data.protocols import validation_split
 
     dims = {"f1": 32, "f2": 48, "f3": 16} if dims is None else dims
     rng = np.random.default_rng(seed)

@@ -66,9 +66,9 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GroupKFold, StratifiedGroupKFold, StratifiedKFold
 from sklearn.svm import SVC
 
-from data.protocols import shared_groups
+from adl.data.protocols import shared_groups
 
-from features.folds import FAMILIES
+from adl.features.folds import FAMILIES
 
 DEFAULT_C_GRID: Tuple[float, ...] = (0.01, 0.1, 1.0, 10.0, 100.0)
 #: alpha grid of the search: [0, 1], step 0.01 (thesis 3.4.2 "globally searching").
@@ -523,7 +523,7 @@ def resolve_validation(y: np.ndarray, validation, fraction: float = 0.2, seed: i
     whole) when ``validation`` is None."""
     n = len(y)
     if validation is None:
-        from data.protocols import validation_split
+        from adl.data.protocols import validation_split
         return validation_split(y, fraction=fraction, seed=seed, groups=clusters)
     val = np.asarray(validation)
     if val.dtype == bool:

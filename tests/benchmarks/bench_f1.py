@@ -28,9 +28,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from data.layouts import CAD_15  # noqa: E402
-from data.video import FrameSource  # noqa: E402
-from features.body_parts import N_PARTS, part_boxes  # noqa: E402
+from adl.data.layouts import CAD_15  # noqa: E402
+from adl.data.video import FrameSource  # noqa: E402
+from adl.features.body_parts import N_PARTS, part_boxes  # noqa: E402
 
 
 def write_video(path: Path, n_frames: int, width: int, height: int, seed: int = 0):
@@ -70,7 +70,7 @@ def main():
     args = ap.parse_args()
 
     import torch
-    from features.cnn import FrameDescriptorExtractor, build_backbone
+    from adl.features.cnn import FrameDescriptorExtractor, build_backbone
 
     model = build_backbone(args.backbone, "random", seed=0)
     ex = FrameDescriptorExtractor(args.backbone, "random", model=model, input_size=args.size,

@@ -127,8 +127,8 @@ def _worker_setup(backend):
     import cv2
     cv2.setNumThreads(1)
     import numpy as np
-    import features.f2  # noqa: F401  (import time out of the measurement)
-    from features import idt_descriptors as D
+    import adl.features.f2  # noqa: F401  (import time out of the measurement)
+    from adl.features import idt_descriptors as D
     os.environ[D.BACKEND_ENV] = backend          # loky reuses its workers between runs
     # numba's compiled-code cache is loaded on the first call: out of the measurement too
     D.tube_cells(np.zeros((40, 40), np.uint8), np.zeros((40, 40, 2), np.float32),
@@ -139,8 +139,8 @@ def _worker_setup(backend):
 def _flow_only(path, config):
     """Decode, grey pyramid and multi-scale flow: what F2 computes before anything else."""
     import cv2
-    from data.video import FrameSource
-    from features import trajectories as T
+    from adl.data.video import FrameSource
+    from adl.features import trajectories as T
     cv2.setNumThreads(1)
     t0, c0 = time.perf_counter(), time.process_time()
     fn = T.make_flow_estimator(config.flow)
@@ -163,11 +163,11 @@ def _flow_only(path, config):
 
 def _f2(path, config):
     import cv2
-    from features.f2 import extract_f2
+    from adl.features.f2 import extract_f2
     cv2.setNumThreads(1)
     t0, c0 = time.perf_counter(), time.process_time()
     out = extract_f2(path, config)
-    from data.video import FrameSource
+    from adl.data.video import FrameSource
     n = len(FrameSource(path))
     return n, time.perf_counter() - t0, time.process_time() - c0, len(out["positions"])
 
@@ -184,7 +184,7 @@ def speed(args, config, label="default", scene="room", backend=None):
 def _speed(args, config, label, scene, tmp, Parallel, delayed, backend):
     videos = [write_video(tmp / f"v{i}.avi", 320, 240, args.frames, seed=i, scene=scene)
               for i in range(2)]
-    from features.idt_descriptors import BACKEND_ENV
+    from adl.features.idt_descriptors import BACKEND_ENV
     backend = backend or os.environ.get(BACKEND_ENV) or "auto"
     with Parallel(n_jobs=2, backend="loky") as par:
         used = set(par(delayed(_worker_setup)(backend) for _ in range(2)))
@@ -222,11 +222,11 @@ cv2.setNumThreads({threads})
 mode, path = sys.argv[1], sys.argv[2]
 t0 = time.perf_counter()
 if mode == "decode":
-    from data.video import FrameSource
+    from adl.data.video import FrameSource
     n = sum(1 for _ in FrameSource(path).frames())
     extra = n
 else:
-    from features.f2 import extract_f2, F2Config
+    from adl.features.f2 import extract_f2, F2Config
     out = extract_f2(path, F2Config())
     extra = len(out["positions"])
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -274,7 +274,7 @@ def main(argv=None):
                     help="also time the textured scene, the OpenCV descriptor backend, "
                          "descriptor_stride=2 and hog=False")
     args = ap.parse_args(argv)
-    from features.f2 import F2Config
+    from adl.features.f2 import F2Config
     note(f"load average before: {load()} on {os.cpu_count()} CPUs")
     if not args.skip_speed:
         fps, base, ratio = speed(args, F2Config())

@@ -21,8 +21,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from data.layouts import CAD_15  # noqa: E402
-from features.f3 import F3Config, SkeletonLSTM, prepare_sequence  # noqa: E402
+from adl.data.layouts import CAD_15  # noqa: E402
+from adl.features.f3 import F3Config, SkeletonLSTM, prepare_sequence  # noqa: E402
 
 GOAL_S = 30.0
 

@@ -24,7 +24,7 @@ GOAL_SECONDS = 10.0
 
 
 def main() -> int:
-    from fusion.runner import run_fusion, synthetic_folds
+    from adl.fusion.runner import run_fusion, synthetic_folds
 
     folds = synthetic_folds(dataset="cad120", n_classes=10, n_subjects=4, videos_per_class=3,
                             dims={"f1": 8192, "f2": (426 // 2) * 2 * 256, "f3": 192},

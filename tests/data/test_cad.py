@@ -7,12 +7,12 @@ import time
 import numpy as np
 import pytest
 
-from data.cad import (CAD120_ACTIVITIES, load_cad_skeleton, parse_cad_skeleton, read_cad60,
+from adl.data.cad import (CAD120_ACTIVITIES, load_cad_skeleton, parse_cad_skeleton, read_cad60,
                       read_cad120, write_cad60_labels, write_cad120_labeling,
                       write_cad120_labels, write_cad_skeleton)
-from data.layouts import CAD_15
-from data.registry import load_records
-from data.video import FrameSource
+from adl.data.layouts import CAD_15
+from adl.data.registry import load_records
+from adl.data.video import FrameSource
 
 
 def _joints(T, seed=0):

@@ -4,10 +4,10 @@ import cv2
 import numpy as np
 import pytest
 
-from data.convert import (BIISC_ACTIONS, biisc_to_manifest, count_rgb_frames,
+from adl.data.convert import (BIISC_ACTIONS, biisc_to_manifest, count_rgb_frames,
                           read_utkinect_joints, read_utkinect_labels, utkinect_to_manifest)
-from data.errors import DataFormatError
-from data.manifest import read_manifest
+from adl.data.errors import DataFormatError
+from adl.data.manifest import read_manifest
 
 
 def _joints_line(fid, joints):
@@ -156,7 +156,7 @@ def test_biisc_names_media_root_and_frame_counts(tmp_path):
     # a flipped copy shares its original's split group
     assert [r.group for r in recs] == ["S001_M_CALL_STD_FCE"] * 2 + ["S002_F_WIPE_WLK_RGT"]
     assert recs[0].split_group == recs[1].split_group != recs[2].split_group
-    from data.inspect import inspect_records
+    from adl.data.inspect import inspect_records
     rep = inspect_records(recs, dataset="manifest", root=str(tmp_path / "out"))
     assert rep.n_groups == 2 and "split groups: 2 " in "\n".join(rep.summary_lines())
     expected = {n: 3 + i for i, n in enumerate(names)}

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from data.geometry import get_camera, normalise_skeleton
-from data.layouts import CAD_15, KINECT_V1_20, KINECT_V2_25, LCRNET_13, get_layout
+from adl.data.geometry import get_camera, normalise_skeleton
+from adl.data.layouts import CAD_15, KINECT_V1_20, KINECT_V2_25, LCRNET_13, get_layout
 
 
 def _rot_y(a):

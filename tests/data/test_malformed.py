@@ -7,11 +7,11 @@ import re
 import numpy as np
 import pytest
 
-from data.cad import (parse_cad_skeleton, read_cad60, read_cad120, write_cad60_labels,
+from adl.data.cad import (parse_cad_skeleton, read_cad60, read_cad120, write_cad60_labels,
                       write_cad120_labels, write_cad_skeleton)
-from data.errors import DataFormatError, DatasetLayoutError, UnsafePathError
-from data.msr_daily import parse_msr_skeleton, read_msr_daily, write_msr_skeleton
-from data.video import FrameSource
+from adl.data.errors import DataFormatError, DatasetLayoutError, UnsafePathError
+from adl.data.msr_daily import parse_msr_skeleton, read_msr_daily, write_msr_skeleton
+from adl.data.video import FrameSource
 
 
 def _joints(T, J=15, seed=0):

@@ -8,11 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from data.errors import DatasetLayoutError, DataFormatError, UnsafePathError
-from data.manifest import (COLUMNS, load_npy_skeleton, manifest_path, read_manifest,
+from adl.data.errors import DatasetLayoutError, DataFormatError, UnsafePathError
+from adl.data.manifest import (COLUMNS, load_npy_skeleton, manifest_path, read_manifest,
                            write_manifest)
-from data.record import VideoRecord
-from data.video import FrameSource
+from adl.data.record import VideoRecord
+from adl.data.video import FrameSource
 
 HEADER = "video_id,label,subject,rgb,skeleton,layout"
 
@@ -392,7 +392,7 @@ def test_integer_skeleton_is_accepted_as_float32(tmp_path):
 
 
 def test_registry_reads_a_manifest_dataset(ds):
-    from data.registry import load_records
+    from adl.data.registry import load_records
     _csv(ds, "z,l,1,,skel/a.npy,kinect_v1_20", "b,l,2,a.avi,,")
     recs = load_records("manifest", ds)
     assert [(r.video_id, r.dataset) for r in recs] == [("b", "manifest"), ("z", "manifest")]

@@ -7,10 +7,10 @@ import time
 import numpy as np
 import pytest
 
-from data.geometry import get_camera
-from data.msr_daily import (MSR_ACTIONS, load_msr_skeleton, parse_msr_skeleton,
+from adl.data.geometry import get_camera
+from adl.data.msr_daily import (MSR_ACTIONS, load_msr_skeleton, parse_msr_skeleton,
                             read_msr_daily, write_msr_skeleton)
-from data.registry import load_records
+from adl.data.registry import load_records
 
 
 def _joints(T, seed=0):

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from data.protocols import (leave_one_subject_out, make_folds, parse_subject_list,
+from adl.data.protocols import (leave_one_subject_out, make_folds, parse_subject_list,
                             validation_split)
-from data.record import VideoRecord
+from adl.data.record import VideoRecord
 
 
 def _records(subjects=("1", "3", "4", "5"), classes=("a", "b", "c"), reps=3):

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data.convert import biisc_to_manifest, count_rgb_frames, utkinect_to_manifest
-from data.manifest import read_manifest
+from adl.data.convert import biisc_to_manifest, count_rgb_frames, utkinect_to_manifest
+from adl.data.manifest import read_manifest
 
 pytestmark = pytest.mark.realdata
 

@@ -7,13 +7,13 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from data.cad import CAD60_ACTIVITIES, CAD120_ACTIVITIES
-from data.geometry import get_camera
-from data.layouts import CAD_15, KINECT_V1_20
-from data.msr_daily import MSR_ACTIONS
-from data.registry import load_records
-from data.synth import DATASETS, class_names, generate
-from data.video import FrameSource
+from adl.data.cad import CAD60_ACTIVITIES, CAD120_ACTIVITIES
+from adl.data.geometry import get_camera
+from adl.data.layouts import CAD_15, KINECT_V1_20
+from adl.data.msr_daily import MSR_ACTIONS
+from adl.data.registry import load_records
+from adl.data.synth import DATASETS, class_names, generate
+from adl.data.video import FrameSource
 
 SMALL = (160, 120)
 
@@ -277,12 +277,12 @@ def test_class_names_refuses_an_unknown_dataset():
 
 
 def _tiny_motion(script):
-    from data.synth._body import Body, evaluate
+    from adl.data.synth._body import Body, evaluate
     return evaluate(script, Body(), np.linspace(0, 1, 5), np.arange(5.0))
 
 
 def test_script_errors_name_what_is_wrong():
-    from data.synth._motion import A, Key, Obj, Script
+    from adl.data.synth._motion import A, Key, Obj, Script
     with pytest.raises(ValueError, match="unknown pose parameter"):
         Key.at(0.0, elbow=3)
     with pytest.raises(ValueError, match="distinct phases"):
@@ -298,11 +298,11 @@ def test_script_errors_name_what_is_wrong():
 
 def test_layout_scene_and_shape_errors_name_what_is_wrong():
     import cv2
-    from data.layouts import KINECT_V2_25
-    from data.synth._body import base_to_camera, to_layout
-    from data.synth._motion import A, Key, Obj, Script
-    from data.synth._render import Look, VideoRenderer
-    from data.synth._scene import View, scene_layers
+    from adl.data.layouts import KINECT_V2_25
+    from adl.data.synth._body import base_to_camera, to_layout
+    from adl.data.synth._motion import A, Key, Obj, Script
+    from adl.data.synth._render import Look, VideoRenderer
+    from adl.data.synth._scene import View, scene_layers
     with pytest.raises(ValueError, match="layouts kinect_v1_20 and cad_15"):
         to_layout(np.zeros((2, 21, 3)), KINECT_V2_25)
     view = View(get_camera("kinect_v1"), (0.0, -1.0, 3.0, 0.0), 1.0, False, (64, 48))

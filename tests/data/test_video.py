@@ -2,8 +2,8 @@ import cv2
 import numpy as np
 import pytest
 
-from data.errors import DataFormatError
-from data.video import FrameSource, list_frames
+from adl.data.errors import DataFormatError
+from adl.data.video import FrameSource, list_frames
 
 
 def _write_frames(folder, numbers, size=(32, 24)):

@@ -1,10 +1,10 @@
 """A features configuration small enough for tests (a few seconds per run)."""
 from __future__ import annotations
 
-from features import pipeline as P
-from features.f1 import F1Config
-from features.f2 import F2Config
-from features.f3 import F3Config
+from adl.features import pipeline as P
+from adl.features.f1 import F1Config
+from adl.features.f2 import F2Config
+from adl.features.f3 import F3Config
 
 
 def small_config(**over) -> P.FeaturesConfig:

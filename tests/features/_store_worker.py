@@ -17,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import numpy as np  # noqa: E402
 
-from features import store as store_mod  # noqa: E402
-from features.store import FeatureStore, StageKey  # noqa: E402
+from adl.features import store as store_mod  # noqa: E402
+from adl.features.store import FeatureStore, StageKey  # noqa: E402
 
 DATASET = "toy"
 

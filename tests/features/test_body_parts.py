@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from data.geometry import get_camera
-from data.layouts import CAD_15
-from data.record import SkeletonSequence, VideoRecord
-from features.body_parts import (FULL_BODY, FULL_IMAGE, LEFT_HAND, PART_NAMES, RIGHT_HAND,
+from adl.data.geometry import get_camera
+from adl.data.layouts import CAD_15
+from adl.data.record import SkeletonSequence, VideoRecord
+from adl.features.body_parts import (FULL_BODY, FULL_IMAGE, LEFT_HAND, PART_NAMES, RIGHT_HAND,
                                  UPPER_BODY, crop_pixels, joints_2d, part_boxes)
 
 W, H = 320, 240

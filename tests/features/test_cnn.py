@@ -8,11 +8,11 @@ import pytest
 torch = pytest.importorskip("torch")
 cv2 = pytest.importorskip("cv2")
 
-from data.errors import AdlError, DataFormatError  # noqa: E402
-from data.video import FrameSource  # noqa: E402
-from features import cnn  # noqa: E402
-from features.body_parts import N_PARTS, crop_pixels  # noqa: E402
-from features.cnn import (BACKBONES, FrameDescriptorExtractor, WeightsError,  # noqa: E402
+from adl.data.errors import AdlError, DataFormatError  # noqa: E402
+from adl.data.video import FrameSource  # noqa: E402
+from adl.features import cnn  # noqa: E402
+from adl.features.body_parts import N_PARTS, crop_pixels  # noqa: E402
+from adl.features.cnn import (BACKBONES, FrameDescriptorExtractor, WeightsError,  # noqa: E402
                           WeightsNotFoundError, build_backbone, describe_weights,
                           record_frame_descriptors, resolve_precision)
 
@@ -240,10 +240,10 @@ def test_extractor_rejects_bad_arguments(resnet18, frame_folder):
 
 
 def test_record_frame_descriptors_projects_rescales_and_aligns(resnet18, frame_folder):
-    from data.geometry import get_camera
-    from data.layouts import CAD_15
-    from data.record import SkeletonSequence, VideoRecord
-    from features.body_parts import joints_2d, part_boxes
+    from adl.data.geometry import get_camera
+    from adl.data.layouts import CAD_15
+    from adl.data.record import SkeletonSequence, VideoRecord
+    from adl.features.body_parts import joints_2d, part_boxes
 
     rng = np.random.default_rng(2)
     xyz = (rng.normal(0, 0.3, (4, 15, 3)) + [0, 0, 2.5]).astype(np.float32)

@@ -4,8 +4,8 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from features.body_parts import PART_NAMES
-from features.f1 import BodyPartSelector, F1Config, frame_norms, pool_video
+from adl.features.body_parts import PART_NAMES
+from adl.features.f1 import BodyPartSelector, F1Config, frame_norms, pool_video
 
 
 def hand_made():

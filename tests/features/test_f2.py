@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from data.errors import DataFormatError
-from data.record import SkeletonSequence, VideoRecord
-from features.f2 import (F2Config, NoTrajectoryWarning, extract_f2, load_f2,
+from adl.data.errors import DataFormatError
+from adl.data.record import SkeletonSequence, VideoRecord
+from adl.features.f2 import (F2Config, NoTrajectoryWarning, extract_f2, load_f2,
                          person_boxes_from_record, save_f2)
 
 W, H = 160, 120
@@ -179,7 +179,7 @@ def test_frame_size_change_is_a_data_error():
 
 @pytest.mark.parametrize("cfg", [{}, {"compensate": False}, {"hog": False, "trajectory_length": 8}])
 def test_compiled_and_numpy_paths_give_the_same_trajectories(monkeypatch, cfg):
-    from features import idt_descriptors as D
+    from adl.features import idt_descriptors as D
     if D.resolve_backend("auto") != "numba":
         pytest.skip("numba not installed")
     frames = square_frames(pan=1.0)
@@ -197,7 +197,7 @@ def test_compiled_and_numpy_paths_give_the_same_trajectories(monkeypatch, cfg):
 
 
 def test_trajectory_pool_frees_slots_at_once_and_reuses_them():
-    from features.f2 import _Pool
+    from adl.features.f2 import _Pool
     pool = _Pool(length=4, n_t=2, cell_shape=(2, 2, 3), capacity=2)
     start = np.array([[1, 1], [2, 2], [3, 3]], np.float32)
     pool.add(start)                                          # grows past its capacity
@@ -249,7 +249,7 @@ def test_max_width_processes_the_shrunk_frames_and_reports_original_pixels(squar
 def test_max_width_scales_the_person_boxes(monkeypatch):
     """Boxes are given in the original frame's pixels; with ``max_width`` they
     follow the frame into the shrunk pixels before excluding matches."""
-    import features.trajectories as T
+    import adl.features.trajectories as T
     seen = []
     real = T.estimate_homography
 
@@ -334,7 +334,7 @@ def test_person_boxes_from_record_project_the_skeleton(tmp_path):
 
 
 def test_extract_derives_person_boxes_from_a_record_skeleton(tmp_path, monkeypatch):
-    import features.f2 as f2mod
+    import adl.features.f2 as f2mod
     rec = skeleton_record(tmp_path)
     seen = []
     real = f2mod.person_boxes_from_record
@@ -379,7 +379,7 @@ def test_save_and_load_roundtrip_in_float16(tmp_path, square_out):
 
 
 def test_output_blocks_keep_rows_in_order_across_blocks(monkeypatch):
-    import features.f2 as f2mod
+    import adl.features.f2 as f2mod
     monkeypatch.setattr(f2mod._Output, "BLOCK_BYTES", 1)        # 1024-row blocks
     out = f2mod._Output(("traj", "hof"), "float16", {"traj": 30, "hof": 108})
     rng = np.random.default_rng(0)
@@ -398,7 +398,7 @@ def test_mirrored_descriptors_resemble_those_of_the_flipped_video(square_out):
     """mirror_descriptors(F2(video)) ~ F2(flip(video)): per type, the mean
     descriptor of the mirrored set is far closer to the flipped video's than
     the unmirrored one (the pixel grid keeps them from being identical)."""
-    from features.idt_descriptors import mirror_descriptors
+    from adl.features.idt_descriptors import mirror_descriptors
     flipped = run([np.ascontiguousarray(f[:, ::-1]) for f in square_frames()])
     mirrored = mirror_descriptors(square_out)
     assert abs(len(flipped["traj"]) - len(square_out["traj"])) <= 0.2 * len(square_out["traj"])
@@ -412,8 +412,8 @@ def test_mirrored_descriptors_resemble_those_of_the_flipped_video(square_out):
 def test_cli_passes_f2_max_width_to_the_features_stage(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    from cli.main import main
-    from features import pipeline as P
+    from adl.cli.main import main
+    from adl.features import pipeline as P
     seen = {}
 
     def fake_run(dataset, root, cache, cfg, **kw):

@@ -6,10 +6,10 @@ from sklearn.exceptions import NotFittedError
 
 torch = pytest.importorskip("torch")
 
-from data.geometry import normalise_skeleton  # noqa: E402
-from data.layouts import CAD_15, KINECT_V1_20, LAYOUTS  # noqa: E402
-from data.record import SkeletonSequence, VideoRecord  # noqa: E402
-from features.f3 import (HIDDEN_BY_DATASET, F3Config, SkeletonLSTM, mirror_sequence, prepare_sequence,  # noqa: E402
+from adl.data.geometry import normalise_skeleton  # noqa: E402
+from adl.data.layouts import CAD_15, KINECT_V1_20, LAYOUTS  # noqa: E402
+from adl.data.record import SkeletonSequence, VideoRecord  # noqa: E402
+from adl.features.f3 import (HIDDEN_BY_DATASET, F3Config, SkeletonLSTM, mirror_sequence, prepare_sequence,  # noqa: E402
                          resample_indices, sequence_loss)
 
 

@@ -11,7 +11,7 @@ from sklearn.mixture import GaussianMixture
 from skimage.feature import fisher_vector as skimage_fisher_vector
 from threadpoolctl import threadpool_limits
 
-from features.fisher import (EmptyVideoWarning, FisherVectorEncoder, fisher_vector,
+from adl.features.fisher import (EmptyVideoWarning, FisherVectorEncoder, fisher_vector,
                              gmm_posteriors)
 
 

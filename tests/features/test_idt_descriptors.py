@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from features import idt_descriptors as D
+from adl.features import idt_descriptors as D
 
 
 def texture(h=96, w=128, seed=0):
@@ -241,9 +241,9 @@ def test_backend_choice(monkeypatch):
     monkeypatch.delenv(D.BACKEND_ENV)
     # without numba: "auto" falls back to OpenCV, "numba" says what to do
     import sys
-    import features
+    import adl.features
     monkeypatch.setitem(sys.modules, "numba", None)
-    monkeypatch.delitem(sys.modules, "features._idt_kernel", raising=False)
+    monkeypatch.delitem(sys.modules, "adl.features._idt_kernel", raising=False)
     monkeypatch.delattr(features, "_idt_kernel", raising=False)
     assert D.resolve_backend("auto") == "opencv"
     with pytest.raises(ImportError, match="ADL_IDT_BACKEND=opencv"):

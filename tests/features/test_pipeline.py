@@ -6,13 +6,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data.errors import AdlError
-from data.synth import generate
-from features import pipeline as P
-from features.f1 import BodyPartSelector, F1Config
-from features.f2 import F2Config
-from features.f3 import F3Config, SkeletonLSTM
-from features.fisher import FisherVectorEncoder
+from adl.data.errors import AdlError
+from adl.data.synth import generate
+from adl.features import pipeline as P
+from adl.features.f1 import BodyPartSelector, F1Config
+from adl.features.f2 import F2Config
+from adl.features.f3 import F3Config, SkeletonLSTM
+from adl.features.fisher import FisherVectorEncoder
 
 pytestmark = pytest.mark.slow
 
@@ -123,7 +123,7 @@ def test_changed_source_file_is_recomputed(tiny, tmp_path):
 
 def test_removed_video_redoes_the_splits_and_fits(tiny, tmp_path):
     import shutil
-    from data.registry import load_records
+    from adl.data.registry import load_records
     root = tmp_path / "data"
     shutil.copytree(tiny, root)
     cache = tmp_path / "cache"
@@ -151,7 +151,7 @@ def test_no_test_video_reaches_any_fit(tiny, tmp_path, monkeypatch, train_subjec
     """Spy on every fit of the features stage, under both protocols
     (leave-one-subject-out and an explicit training-subject list): the rows
     it receives must all be training-subject videos of the fold being fitted."""
-    from data.registry import load_records
+    from adl.data.registry import load_records
     recs = load_records("cad120", tiny)
     seen = []
 
@@ -207,7 +207,7 @@ def test_no_test_video_reaches_any_fit(tiny, tmp_path, monkeypatch, train_subjec
 
     from sklearn.svm import SVC
 
-    from fusion.runner import run_fusion
+    from adl.fusion.runner import run_fusion
     sentinel_folds = []
     for fold in folds:
         feats = {f: np.array(X, dtype=np.float64) for f, X in fold.features.items() if X is not None}
@@ -264,7 +264,7 @@ def test_fuse_refuses_folds_refitted_on_other_data_than_the_index(tiny, tmp_path
 
 
 def test_f1_refuses_a_video_without_placeable_skeleton_in_a_skeleton_dataset(tiny):
-    from data.registry import load_records
+    from adl.data.registry import load_records
     rec = load_records("cad120", tiny)[0]
     computer = P._F1VideoComputer(_cfg().f1, rgb_only=False)
     with pytest.raises(AdlError, match=f"{rec.video_id}.*has no skeleton"):
@@ -282,7 +282,7 @@ def test_split_groups_stay_on_one_side(tmp_path):
     with one training subject per fold, no group is on both sides."""
     import csv
 
-    from fusion import run_fusion
+    from adl.fusion import run_fusion
     root = tmp_path / "ds"
     generate("manifest", root, seed=0, subjects=2, videos_per_class=4, frames=12,
              image_size=(96, 72), classes=["drink", "take_pills", "walk"])

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data.errors import AdlError
-from data.registry import load_records
-from data.synth import generate
-from features import pipeline as P
-from features import predict as PR
-from fusion.model_io import save_model
-from fusion.runner import fuse_fold
+from adl.data.errors import AdlError
+from adl.data.registry import load_records
+from adl.data.synth import generate
+from adl.features import pipeline as P
+from adl.features import predict as PR
+from adl.fusion.model_io import save_model
+from adl.fusion.runner import fuse_fold
 
 
 _spec = importlib.util.spec_from_file_location("_features_small",

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data.errors import StoreError, UnsafePathError
-from features import store as store_mod
-from features.store import FeatureStore, StageKey, compute_missing
+from adl.data.errors import StoreError, UnsafePathError
+from adl.features import store as store_mod
+from adl.features.store import FeatureStore, StageKey, compute_missing
 
 WORKER = Path(__file__).with_name("_store_worker.py")
 _spec = importlib.util.spec_from_file_location("_store_worker", WORKER)

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from sklearn.svm import LinearSVC
 
-from data.synth import generate
-from features import pipeline as P
-from features.f1 import F1Config
-from features.f2 import F2Config
-from features.f3 import F3Config
+from adl.data.synth import generate
+from adl.features import pipeline as P
+from adl.features.f1 import F1Config
+from adl.features.f2 import F2Config
+from adl.features.f3 import F3Config
 
 pytestmark = pytest.mark.slow
 

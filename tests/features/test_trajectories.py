@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from features import trajectories as T
+from adl.features import trajectories as T
 
 
 def texture(h=120, w=160, seed=0, blur=1.5):
@@ -82,7 +82,7 @@ def test_dense_sample_skips_occupied_cells():
 
 
 def test_dense_sample_backends_give_the_same_points():
-    from features import idt_descriptors as D
+    from adl.features import idt_descriptors as D
     if D.resolve_backend("auto") != "numba":
         pytest.skip("numba not installed")
     rng = np.random.default_rng(5)
@@ -167,7 +167,7 @@ def test_track_points_median_ignores_an_isolated_flow_spike():
 
 
 def test_track_points_backends_take_the_same_medians():
-    from features import idt_descriptors as D
+    from adl.features import idt_descriptors as D
     if D.resolve_backend("auto") != "numba":
         pytest.skip("numba not installed")
     rng = np.random.default_rng(4)
@@ -327,10 +327,10 @@ def test_warp_frame_undoes_a_pan_and_keeps_uncovered_pixels():
 @pytest.mark.parametrize("length, compensate", [(15, True), (15, False), (4, True), (9, False),
                                                 (20, True)])
 def test_compiled_emission_prunes_as_the_numpy_functions_do(length, compensate):
-    from features import idt_descriptors as D
+    from adl.features import idt_descriptors as D
     if D.resolve_backend("auto") != "numba":
         pytest.skip("numba not installed")
-    from features._idt_kernel import emit_kernel
+    from adl.features._idt_kernel import emit_kernel
     rng = np.random.default_rng(length)
     n = 400
     steps = rng.normal(0, 1.5, (n, length, 2)).astype(np.float32)

@@ -6,10 +6,10 @@ import joblib
 import numpy as np
 import pytest
 
-from data.errors import AdlError
-from fusion.model_io import (FORMAT_VERSION, MAGIC, FusionModel, ModelFileError, load_model,
+from adl.data.errors import AdlError
+from adl.fusion.model_io import (FORMAT_VERSION, MAGIC, FusionModel, ModelFileError, load_model,
                              predict_video, save_model)
-from fusion.runner import fuse_fold, synthetic_folds
+from adl.fusion.runner import fuse_fold, synthetic_folds
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +145,7 @@ def test_predict_video_input_checks(saved, fold_result):
 
 
 def test_run_fusion_saves_one_model_per_fold(tmp_path):
-    from fusion.runner import run_fusion
+    from adl.fusion.runner import run_fusion
 
     folds = synthetic_folds(n_classes=3, n_subjects=2, videos_per_class=4,
                             dims={"f1": 0, "f2": 0, "f3": 8}, seed=1)

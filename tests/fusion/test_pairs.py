@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
 
-from fusion.pairs import (ActionPairMemory, PairEntry, apply_memory, canonical_dataset,
+from adl.fusion.pairs import (ActionPairMemory, PairEntry, apply_memory, canonical_dataset,
                           confused_pairs, default_epsilon, feature_combinations,
                           normalized_confusion)
-from fusion.two_level import FeatureBank, TwoLevelFusion, resolve_validation
+from adl.fusion.two_level import FeatureBank, TwoLevelFusion, resolve_validation
 
 
 def test_confused_pairs_orders_by_score_and_threshold_is_inclusive():

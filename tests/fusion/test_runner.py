@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from sklearn.svm import SVC
 
-from fusion.report import ACCURACY_KEYS, THESIS_ACCURACY
-from fusion.runner import run_fusion, synthetic_folds
+from adl.fusion.report import ACCURACY_KEYS, THESIS_ACCURACY
+from adl.fusion.runner import run_fusion, synthetic_folds
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -164,7 +164,7 @@ def test_sentinel_spy_would_catch_a_leak(monkeypatch):
     feats = {f: X.copy() for f, X in fold.features.items()}
     for X in feats.values():
         X[fold.test_idx] = 0.0
-    from fusion.two_level import FeatureBank
+    from adl.fusion.two_level import FeatureBank
     K = FeatureBank(feats).kernel(("f1", "f2", "f3"))
     leaked = np.union1d(fold.fit_idx, fold.test_idx[:1])
     assert np.diag(K[np.ix_(leaked, leaked)]).min() == 0.0
@@ -196,7 +196,7 @@ def test_run_fusion_input_errors(tmp_path):
 # -- t-SNE (Fig. 3.8) --------------------------------------------------------------------
 
 def test_plot_tsne_writes_one_panel_per_space(tmp_path):
-    from fusion.plots import plot_tsne
+    from adl.fusion.plots import plot_tsne
 
     rng = np.random.default_rng(0)
     labels = np.array(["drink"] * 8 + ["sitdown"] * 8 + ["other"] * 4)
@@ -235,7 +235,7 @@ def test_single_classifier_mode_predicts_like_its_family_svm(tmp_path):
 
 
 def test_confusion_titles_name_the_method_run():
-    from fusion.report import _method_name
+    from adl.fusion.report import _method_name
     assert _method_name({"folds": [{"mode": "two_level"}] * 3}) == "two-level fusion"
     assert _method_name({"folds": [{"mode": "skeleton_only"}]}) == "clf2 alone (skeleton only)"
     assert _method_name({"folds": [{"mode": "rgb_only"}, {"mode": "two_level"}]}) == \

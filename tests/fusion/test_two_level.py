@@ -8,7 +8,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import SVC
 
-from fusion.two_level import (DEFAULT_ALPHA_GRID, FamilySVM, FeatureBank, TwoLevelFusion,
+from adl.fusion.two_level import (DEFAULT_ALPHA_GRID, FamilySVM, FeatureBank, TwoLevelFusion,
                               _CalibratedSVC, alpha_accuracies, alpha_search, fuse_scores,
                               l2_normalize_rows, make_splits, resolve_validation, select_C)
 

@@ -24,7 +24,7 @@ TEMP_RE = re.compile(r"\.tmp-|\.tmp$")
 
 def adl_command(*args: str) -> List[str]:
     """``adl ARGS`` with this interpreter (the console script is not needed)."""
-    return [sys.executable, "-m", "cli.main", *args]
+    return [sys.executable, "-m", "adl.cli.main", *args]
 
 
 def child_env() -> Dict[str, str]:
@@ -49,7 +49,7 @@ def run_adl(cmd: List[str], timeout: float = 600) -> subprocess.CompletedProcess
 
 def make_tiny_dataset(root: Path) -> Path:
     """3 subjects x 3 classes x 1 video, 16 frames at 160x120 (seeded)."""
-    from data.synth import generate
+    from adl.data.synth import generate
     generate("cad120", root, seed=1, subjects=3, frames=16, image_size=(160, 120),
              classes=["having_meal", "taking_medicine", "stacking_objects"])
     return root
@@ -84,8 +84,8 @@ def snapshot(cache: Path) -> Dict[str, object]:
 def fusion_report(cache: Path, out: Path) -> dict:
     """``adl fuse --alpha-search`` on a cache, as report.json without its
     wall-time field (the only value that may differ between runs)."""
-    from features.pipeline import load_fold_features
-    from fusion import run_fusion
+    from adl.features.pipeline import load_fold_features
+    from adl.fusion import run_fusion
     report = run_fusion(load_fold_features(cache, "cad120"), out, alpha_search=True, seed=0)
     report = dict(report)
     report.pop("seconds")

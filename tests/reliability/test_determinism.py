@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from cli.demo import run_demo
+from adl.cli.demo import run_demo
 
 pytestmark = pytest.mark.slow
 

@@ -22,13 +22,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from data.cad import parse_cad_skeleton, read_cad60, read_cad120
-from data.convert import read_utkinect_joints, read_utkinect_labels
-from data.errors import AdlError
-from data.manifest import load_npy_skeleton, read_manifest
-from data.msr_daily import parse_msr_skeleton
-from data.record import SkeletonSequence
-from data.synth import generate
+from adl.data.cad import parse_cad_skeleton, read_cad60, read_cad120
+from adl.data.convert import read_utkinect_joints, read_utkinect_labels
+from adl.data.errors import AdlError
+from adl.data.manifest import load_npy_skeleton, read_manifest
+from adl.data.msr_daily import parse_msr_skeleton
+from adl.data.record import SkeletonSequence
+from adl.data.synth import generate
 
 pytestmark = pytest.mark.slow
 

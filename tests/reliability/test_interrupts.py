@@ -103,8 +103,8 @@ def test_disk_full_is_one_clear_error_and_nothing_is_lost(reference, tmp_path, m
 
     from click.testing import CliRunner
 
-    from cli.main import main
-    from features import store as S
+    from adl.cli.main import main
+    from adl.features import store as S
 
     cache = tmp_path / "full"
     original = S._atomic_write
@@ -142,7 +142,7 @@ def test_read_only_cache_is_one_clear_error(reference, tmp_path, monkeypatch):
 
     from click.testing import CliRunner
 
-    from cli.main import main
+    from adl.cli.main import main
 
     cache = tmp_path / "ro"
     real_open = os.open

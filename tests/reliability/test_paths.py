@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from data.errors import AdlError, UnsafePathError
-from data.manifest import read_manifest, write_manifest
-from features.store import FeatureStore, StageKey
+from adl.data.errors import AdlError, UnsafePathError
+from adl.data.manifest import read_manifest, write_manifest
+from adl.features.store import FeatureStore, StageKey
 
 pytestmark = pytest.mark.slow
 
@@ -95,7 +95,7 @@ def test_cache_keys_stay_inside_the_cache_root(tmp_path_factory, dataset, stage,
 def test_video_ids_from_dataset_files_cannot_escape(tmp_path):
     """A CAD-60 label line naming '../x' as its sequence is refused before any
     path is built from it."""
-    from data.cad import read_cad60, write_cad60_labels
+    from adl.data.cad import read_cad60, write_cad60_labels
     folder = tmp_path / "data1"
     folder.mkdir()
     write_cad60_labels(folder / "activityLabel.txt", [("0510160858", "drinking water")])
