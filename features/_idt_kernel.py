@@ -24,7 +24,11 @@
 
 numba is imported when this module is, so the callers import it lazily;
 compiled code is cached beside this file (``__pycache__``) when that folder
-is writable (``NUMBA_CACHE_DIR`` elsewhere).
+is writable (``NUMBA_CACHE_DIR`` elsewhere).  That cache records the
+module's import name and is keyed by this file's size and modification time:
+when the name changed (``features._idt_kernel`` became
+``adl.features._idt_kernel`` in 0.2) this file had to change too, or
+entries compiled under the old name would be loaded and fail to import it.
 """
 from __future__ import annotations
 
