@@ -12,8 +12,9 @@ from pathlib import Path
 import click
 
 from adl.data.errors import AdlError
+from adl.data.registry import DATASETS
 
-DATASET_NAMES = ("cad60", "cad120", "msr_daily", "manifest")
+DATASET_NAMES = tuple(DATASETS)
 
 
 def _default_root(dataset: str) -> str:
@@ -62,7 +63,6 @@ def main(debug):
 @main.command()
 def datasets():
     """List supported datasets and the folder layout each expects."""
-    from adl.data.registry import DATASETS
     for info in DATASETS.values():
         click.echo(f"{info.name}: {info.title}")
         click.echo(f"  modalities: {info.modalities}")

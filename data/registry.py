@@ -45,11 +45,14 @@ DATASETS = {
     "manifest": DatasetInfo(
         "manifest", "bring-your-own CSV manifest", "adl.data.manifest:read_manifest", "(per row)",
         "leave-one-subject-out", "any: RGB video/frame folder and/or .npy skeleton",
-        "ROOT/manifest.csv  columns video_id,label,subject,rgb,skeleton,layout[,view]\n"
+        "ROOT/manifest.csv  columns video_id,label,subject,rgb,skeleton,layout\n"
+        "                   [,view,setup,camera,fps,group]\n"
         "                   rgb = video file or frame folder, skeleton = .npy (T, J, 3) metres;\n"
-        "                   either may be empty; paths relative to the CSV, inside ROOT\n"
-        "                   optional columns: view, setup, camera, fps; media outside ROOT\n"
-        "                   only with an explicit --media-root (never read from the CSV)"),
+        "                   either may be empty; paths relative to the CSV, inside ROOT;\n"
+        "                   group: videos that stay on one side of every split inside a fold\n"
+        "                   (a clip and its flipped copy; one subject per group);\n"
+        "                   media outside ROOT only with an explicit --media-root (never read\n"
+        "                   from the CSV)"),
 }
 
 
