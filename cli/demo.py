@@ -50,7 +50,7 @@ def run_demo(out, *, seed: int = 0, log: Callable[[str], None] = print,
     from adl.features.f2 import F2Config
     from adl.features.f3 import F3Config
     from adl.features.pipeline import FeaturesConfig, FisherConfig, load_fold_features, run_features
-    from adl.fusion import run_fusion
+    from adl.fusion import FusionConfig, run_fusion
 
     t0 = time.perf_counter()
     out = Path(out)
@@ -73,6 +73,6 @@ def run_demo(out, *, seed: int = 0, log: Callable[[str], None] = print,
     fs = run_features("cad120", data_root, cache, cfg, jobs=2, log=log)
     log(f"[{time.perf_counter() - t0:5.0f} s] features: {fs.computed}")
     folds = load_fold_features(cache, "cad120")
-    report = run_fusion(folds, report_dir, alpha_search=True, seed=seed)
+    report = run_fusion(folds, report_dir, FusionConfig(alpha_search=True, seed=seed))
     log(f"[{time.perf_counter() - t0:5.0f} s] fusion done")
     return report

@@ -12,7 +12,9 @@ from pathlib import Path
 import click
 
 from adl.data.errors import AdlError
+from adl.data.protocols import DEFAULT_VALIDATION_FRACTION
 from adl.data.registry import DATASETS
+from adl.fusion.config import SELECTIONS, FusionConfig
 
 DATASET_NAMES = tuple(DATASETS)
 
@@ -270,29 +272,36 @@ def _parse_epsilon(text):
         raise click.BadParameter(f"expected a number or 'auto', got {text!r}")
 
 
+#: Defaults of ``adl fuse``: those of the library's FusionConfig.
+_FUSE = FusionConfig()
+
+
 @main.command()
 @click.option("--dataset", type=click.Choice(DATASET_NAMES), required=True)
 @click.option("--cache", type=click.Path(file_okay=False), default=None,
               help="Cache root written by adl features (default $ADL_CACHE or ./cache).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Report folder (default CACHE/<dataset>/report).")
-@click.option("--alpha-search", is_flag=True,
-              help="Search alpha on the held-out predictions of training (Eq. 3.6).")
-@click.option("--alpha", type=float, default=0.5, show_default=True,
+@click.option("--alpha-search", is_flag=True, default=_FUSE.alpha_search,
+              help="Search alpha on the held-out predictions of training (Eq. 3.6); without it "
+                   "alpha is fixed at --alpha (the report says so).")
+@click.option("--alpha", type=float, default=_FUSE.alpha, show_default=True,
               help="Fixed late-fusion weight when --alpha-search is not given.")
-@click.option("--features", "families", default="f1,f2,f3", show_default=True,
+@click.option("--features", "families", default=",".join(_FUSE.families), show_default=True,
               help="Families to fuse (those computed by adl features).")
-@click.option("--epsilon", default=None, help="Action-pair threshold: a number, or auto "
+@click.option("--epsilon", default=_FUSE.epsilon, help="Action-pair threshold: a number, or auto "
               "(default: the thesis's value for the dataset).")
-@click.option("--selection", type=click.Choice(["inner-cv", "validation"]), default="inner-cv",
-              show_default=True,
+@click.option("--selection", type=click.Choice([s.replace("_", "-") for s in SELECTIONS]),
+              default=_FUSE.selection.replace("_", "-"), show_default=True,
               help="How C, alpha and the pair memory are chosen: out-of-fold predictions of an "
-                   "inner cross-validation over the training subjects, or the 20%% validation "
-                   "split of the features stage.")
-@click.option("--inner-folds", type=click.IntRange(min=2), default=5, show_default=True,
+                   "inner cross-validation over the training subjects, or the validation split "
+                   f"of the features stage (by default {DEFAULT_VALIDATION_FRACTION:.0%} of each "
+                   "class's training videos).")
+@click.option("--inner-folds", type=click.IntRange(min=2), default=_FUSE.inner_folds,
+              show_default=True,
               help="Maximum number of inner folds (leave-one-training-subject-out up to it).")
 @click.option("--save-model", is_flag=True, help="Save one model per fold under OUT/models/.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=_FUSE.seed, show_default=True)
 @friendly_errors
 def fuse(dataset, cache, out, alpha_search, alpha, families, epsilon, selection, inner_folds,
          save_model, seed):
@@ -303,10 +312,11 @@ def fuse(dataset, cache, out, alpha_search, alpha, families, epsilon, selection,
     out = Path(out or Path(cache) / dataset / "report")
     fams = tuple(f.strip() for f in families.split(",") if f.strip())
     folds = load_fold_features(cache, dataset, fams)
-    report = run_fusion(folds, out, alpha_search=alpha_search, alpha=alpha,
-                        families=[f for f in fams if folds[0].features.get(f) is not None],
-                        epsilon=_parse_epsilon(epsilon), seed=seed, save_model=save_model or None,
-                        selection=selection.replace("-", "_"), inner_folds=inner_folds)
+    config = FusionConfig(alpha_search=alpha_search, alpha=alpha,
+                          families=tuple(f for f in fams if folds[0].features.get(f) is not None),
+                          epsilon=_parse_epsilon(epsilon), selection=selection.replace("-", "_"),
+                          inner_folds=inner_folds, seed=seed)
+    report = run_fusion(folds, out, config, save_model=save_model or None)
     click.echo(format_table(report))
     click.echo(f"report: {out / 'report.json'} and {out / 'report.md'} ({report['seconds']:.1f} s)")
 
@@ -324,8 +334,11 @@ def format_table(report: dict) -> str:
         val = "n/a" if m is None else f"{m:6.1f} +- {sd:4.1f}"
         lines.append(f"{label:<34} {val:>16}")
     alphas = [f["alpha"] for f in report["folds"] if f["alpha"] is not None]
-    if alphas:
-        lines.append("alpha per fold: " + ", ".join(f"{a:.2f}" for a in alphas))
+    if report["alpha_mode"] == "fixed":
+        lines.append(f"alpha fixed at {report['config']['alpha']:.2f}, not searched "
+                     "(--alpha-search searches it per fold)")
+    elif alphas:
+        lines.append("alpha searched per fold: " + ", ".join(f"{a:.2f}" for a in alphas))
     pairs = {tuple(p["classes"]) for f in report["folds"] for p in f["pairs"]}
     if pairs:
         lines.append("action pairs memorised: " + "; ".join(f"{a} / {b}" for a, b in sorted(pairs)))

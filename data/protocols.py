@@ -1,7 +1,11 @@
 """Evaluation protocols: leave-one-subject-out, explicit train subjects, and
 the seeded stratified validation split carved from training (thesis ch. 3:
 "a portion of training data (around 20 %) ... used to tune the learning
-parameters")."""
+parameters").
+
+Two names, used everywhere downstream: ``subjects`` (who performed a video,
+the leave-one-subject-out unit) and ``split_groups`` (videos that must stay
+on one side of any split, :attr:`data.record.VideoRecord.split_group`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,6 +14,9 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .record import VideoRecord
+
+#: Share of each class's training videos held out for validation (thesis ch. 3: "around 20 %").
+DEFAULT_VALIDATION_FRACTION = 0.2
 
 
 @dataclass(frozen=True)
@@ -93,19 +100,19 @@ def make_folds(records: Sequence[VideoRecord], protocol: str = "loso",
     raise ValueError(f"unknown protocol {protocol!r}; expected 'loso' or --train-subjects")
 
 
-def shared_groups(groups: Optional[Sequence], n: int, what: str = "group per sample"
-                  ) -> Optional[np.ndarray]:
-    """``groups`` as strings, or None when absent or when no two samples share
-    a group (the splits then take their plain, ungrouped path).
+def shared_split_groups(split_groups: Optional[Sequence], n: int,
+                        what: str = "split group per sample") -> Optional[np.ndarray]:
+    """``split_groups`` as strings, or None when absent or when no two samples
+    share a group (the splits then take their plain, ungrouped path).
 
     Raises ValueError unless there is one group for each of the ``n`` samples.
     """
-    if groups is None:
+    if split_groups is None:
         return None
-    groups = np.asarray(groups).astype(str)
-    if groups.shape != (n,):
-        raise ValueError(f"expected one {what} ({n}), got shape {groups.shape}")
-    return None if np.unique(groups).size == n else groups
+    split_groups = np.asarray(split_groups).astype(str)
+    if split_groups.shape != (n,):
+        raise ValueError(f"expected one {what} ({n}), got shape {split_groups.shape}")
+    return None if np.unique(split_groups).size == n else split_groups
 
 
 def _validation_share(n: int, fraction: float) -> int:
@@ -114,12 +121,12 @@ def _validation_share(n: int, fraction: float) -> int:
     return min(n - 1, max(1, int(round(fraction * n))))
 
 
-def _grouped_validation(labels: np.ndarray, groups: np.ndarray, fraction: float,
+def _grouped_validation(labels: np.ndarray, split_groups: np.ndarray, fraction: float,
                         rng: np.random.Generator) -> List[int]:
-    """:func:`validation_split` with groups: whole groups per class, in a seeded
-    order, up to the class's share; if every group of a class passes its
+    """:func:`validation_split` with split groups: whole groups per class, in a
+    seeded order, up to the class's share; if every group of a class passes its
     share, the smallest one that leaves every class something to fit on."""
-    members = {g: np.flatnonzero(groups == g) for g in np.unique(groups)}
+    members = {g: np.flatnonzero(split_groups == g) for g in np.unique(split_groups)}
     total = {c: int(n) for c, n in zip(*np.unique(labels, return_counts=True))}
     in_val = np.zeros(labels.size, bool)
     n_val = dict.fromkeys(total, 0)
@@ -140,7 +147,7 @@ def _grouped_validation(labels: np.ndarray, groups: np.ndarray, fraction: float,
         if total[c] < 2:
             continue
         k = _validation_share(total[c], fraction)
-        order = rng.permutation(sorted(set(groups[labels == c].tolist())))
+        order = rng.permutation(sorted(set(split_groups[labels == c].tolist())))
         for g in order:                    # whole groups, up to the class's share
             if n_val[c] >= k:
                 break
@@ -153,15 +160,16 @@ def _grouped_validation(labels: np.ndarray, groups: np.ndarray, fraction: float,
     return np.flatnonzero(in_val).tolist()
 
 
-def validation_split(labels: Sequence, fraction: float = 0.2, seed: int = 0,
-                     groups: Optional[Sequence] = None) -> Tuple[np.ndarray, np.ndarray]:
+def validation_split(labels: Sequence, fraction: float = DEFAULT_VALIDATION_FRACTION,
+                     seed: int = 0, split_groups: Optional[Sequence] = None
+                     ) -> Tuple[np.ndarray, np.ndarray]:
     """Stratified, seeded split of training positions into (fit, validation).
 
     Every class with at least 2 samples gives ``round(fraction * n)`` (at
     least 1) samples to validation; a class with a single sample stays in
     the fit part.  Returns sorted index arrays into ``labels``.
 
-    ``groups`` (one per sample, e.g. :attr:`data.record.VideoRecord.split_group`):
+    ``split_groups`` (one per sample, :attr:`data.record.VideoRecord.split_group`):
     samples sharing a group go to the same side.  Per class, whole groups are
     drawn in a seeded order until the class has its validation share; a
     group is skipped if it would take the class past its share or leave any
@@ -172,10 +180,10 @@ def validation_split(labels: Sequence, fraction: float = 0.2, seed: int = 0,
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"validation fraction must be in (0, 1), got {fraction}")
     labels = np.asarray(labels)
-    groups = shared_groups(groups, labels.size)
+    split_groups = shared_split_groups(split_groups, labels.size)
     rng = np.random.default_rng(seed)
-    if groups is not None:
-        val = _grouped_validation(labels, groups, fraction, rng)
+    if split_groups is not None:
+        val = _grouped_validation(labels, split_groups, fraction, rng)
     else:
         val = []
         for c in sorted(set(labels.tolist()), key=str):

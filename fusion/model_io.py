@@ -24,16 +24,21 @@ import hashlib
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from adl.data.atomic import atomic_write_bytes
 from typing import Dict, Optional, Tuple
 
 import numpy as np
 
+from adl.data.atomic import atomic_write_bytes
 from adl.data.errors import AdlError
 
 MAGIC = "ADL-FUSION-MODEL"
-FORMAT_VERSION = 1
+#: 2 (adl 0.2): the fitted classes moved modules (``fusion.svm``,
+#: ``fusion.calibration``, ``fusion.feature_bank``) and the estimators' seed is
+#: ``random_state``, so a version-1 payload cannot be unpickled; refitting
+#: takes seconds (``adl fuse --save-model``).
+FORMAT_VERSION = 2
+#: Versions this adl knows it cannot read, and why.
+_RETIRED_VERSIONS = {1: "adl < 0.2"}
 _MAX_HEADER = 256
 
 
@@ -57,7 +62,9 @@ class FusionModel:
     memory : ActionPairMemory or None
         Fitted pair memory (None: no pair step).
     info : dict
-        Settings the model was trained with (seed, alpha, epsilon, ...).
+        ``config`` (the :class:`fusion.config.FusionConfig` as a dict), the
+        held-out scheme (``selection``), the ``epsilon`` used and the fold
+        entries the features came from (``fold_entries``).
     """
 
     dataset: str
@@ -111,6 +118,9 @@ def _parse_header(path: Path, line: bytes) -> Tuple[int, str, int]:
     except ValueError:
         digest = size = None
         version = -1
+    if version in _RETIRED_VERSIONS:
+        raise ModelFileError(f"{path}: written by {_RETIRED_VERSIONS[version]} (format {version}); "
+                             f"re-run adl fuse --save-model")
     if version != FORMAT_VERSION and version >= 0:
         raise ModelFileError(f"{path}: model format version {version} is not supported; this adl "
                              f"reads version {FORMAT_VERSION} (re-run `adl fuse --save-model`)")
@@ -178,7 +188,7 @@ def predict_video(model: FusionModel, features_by_family: Dict[str, np.ndarray]
         (the old and new label's scores swapped); 0 for classes the model
         never saw in training.
     """
-    from .two_level import FeatureBank
+    from .feature_bank import FeatureBank
 
     if not isinstance(features_by_family, dict):
         raise TypeError(f"expected a dict family -> feature vector, got "

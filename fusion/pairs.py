@@ -2,7 +2,7 @@
 
 Training: from the row-normalised confusion matrix ``C`` of the fused
 held-out scores of the training videos (out-of-fold predictions of the
-inner cross-validation, or the validation split; see :mod:`fusion.two_level`),
+inner cross-validation, or the validation split; see :mod:`fusion.model_selection`),
 every pair with ``C(i, j) + C(j, i) >= epsilon`` is remembered, in
 descending order of that score (Table 3.3).  For each pair a binary linear
 SVM is trained on the feature combination (F1, F2, F3 and their
@@ -37,10 +37,16 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
-from .two_level import (DEFAULT_C_GRID, DEFAULT_INNER_FOLDS, FeatureBank, Splits, _c_preference,
-                        _check_is_fitted, _check_refit, _check_y, _fit_svc, as_bank,
-                        combination_name, family_order, make_splits, search_C)
+from adl.data.protocols import DEFAULT_VALIDATION_FRACTION
+
+from .config import DEFAULT_C_GRID, DEFAULT_INNER_FOLDS, family_order
+from .confusion import normalized_confusion
+from .feature_bank import FeatureBank, as_bank, combination_name
+from .gram_svc import fit_svc
+from .model_selection import (Splits, c_preference, check_labels, check_refit, make_splits,
+                              search_C)
 
 #: Per-dataset epsilon defaults.  cad120 0.4 and ntu60 0.1 are the thesis's
 #: (3.4.2, Table 3.3); the others are ours: small datasets (a handful of
@@ -76,24 +82,6 @@ def canonical_dataset(name: str) -> str:
 def default_epsilon(dataset: str) -> float:
     """The epsilon used when none is given (see :data:`DEFAULT_EPSILON`)."""
     return DEFAULT_EPSILON.get(canonical_dataset(dataset), FALLBACK_EPSILON)
-
-
-def normalized_confusion(y_true, y_pred, classes) -> np.ndarray:
-    """Row-normalised confusion ``C[i, j]`` = fraction of class ``i`` videos
-    predicted ``j``; a class without videos gives a zero row.
-
-    Returns
-    -------
-    ndarray, shape (n_classes, n_classes)
-    """
-    classes = np.asarray(classes)
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    C = np.zeros((classes.size, classes.size))
-    lookup = {c: i for i, c in enumerate(classes.tolist())}
-    for t, p in zip(y_true.tolist(), y_pred.tolist()):
-        C[lookup[t], lookup[p]] += 1
-    support = C.sum(axis=1, keepdims=True)
-    return np.divide(C, support, out=np.zeros_like(C), where=support > 0)
 
 
 def confused_pairs(confusion: np.ndarray, epsilon: float) -> List[Tuple[int, int, float]]:
@@ -150,13 +138,6 @@ class PairEntry:
         return self.svc.predict(bank.kernel(self.features, self.bank))
 
 
-def _local(splits: Splits, rows: np.ndarray) -> Splits:
-    """``splits`` restricted to ``rows`` and renumbered as positions in ``rows``."""
-    sub = splits.restrict(rows)
-    return Splits(sub.kind, tuple((np.searchsorted(rows, tr), np.searchsorted(rows, te))
-                                  for tr, te in sub.parts), sub.description)
-
-
 def learn_pair(bank: FeatureBank, y: np.ndarray, splits: Splits, pair: Tuple[object, object],
                score: float, combinations, C_grid, refit: str = "train") -> Optional[PairEntry]:
     """Binary linear SVM for ``pair`` on its best feature combination.
@@ -177,7 +158,7 @@ def learn_pair(bank: FeatureBank, y: np.ndarray, splits: Splits, pair: Tuple[obj
         final = pair_rows
     if np.unique(y[final]).size < 2:
         return None
-    local = _local(splits, pair_rows)
+    local = splits.localize(pair_rows)
     local = Splits(local.kind, tuple(p for p in local.parts
                                      if np.unique(y[pair_rows][p[0]]).size == 2), local.description)
     pair_bank = bank.take(pair_rows)
@@ -186,13 +167,13 @@ def learn_pair(bank: FeatureBank, y: np.ndarray, splits: Splits, pair: Tuple[obj
         if local.parts:
             C, acc, _, _ = search_C(pair_bank.kernel(combo), y[pair_rows], local, C_grid)
         else:  # no held-out video of the pair: nothing to score on
-            C, acc = min((float(c) for c in C_grid), key=_c_preference), 0.0
-        key = (-acc, rank) + _c_preference(C)
+            C, acc = min((float(c) for c in C_grid), key=c_preference), 0.0
+        key = (-acc, rank) + c_preference(C)
         if best is None or key < best[0]:
             best = (key, combo, float(C), acc)
     _, combo, C, acc = best
     final_bank = bank.take(final).restrict(combo)
-    svc = _fit_svc(final_bank.kernel(combo), y[final], C)
+    svc = fit_svc(final_bank.kernel(combo), y[final], C)
     return PairEntry(classes=tuple(pair), score=float(score), features=tuple(combo), C=C,
                      val_accuracy=acc, svc=svc, bank=final_bank)
 
@@ -217,7 +198,7 @@ def held_out_pair_predictions(bank: FeatureBank, y: np.ndarray, splits: Splits,
         if np.unique(y[tr_pair]).size < 2:
             continue
         train_bank = bank.take(tr_pair)
-        svc = _fit_svc(train_bank.kernel(entry.features), y[tr_pair], entry.C)
+        svc = fit_svc(train_bank.kernel(entry.features), y[tr_pair], entry.C)
         at = np.searchsorted(eval_pos, te)
         pred[at] = svc.predict(bank.take(te).kernel(entry.features, train_bank))
         valid[at] = True
@@ -266,9 +247,9 @@ class ActionPairMemory(BaseEstimator):
         videos; ``"fit"`` (validation split only): on its fit rows.
     fallback_epsilon : float
         Used by ``"auto"`` when no pair is confused at all.
-    validation_fraction, seed, selection, inner_folds
+    validation_fraction, random_state, selection, inner_folds
         The held-out scheme when ``fit`` gets no ``splits`` (as in
-        :class:`fusion.two_level.FamilySVM`).
+        :class:`fusion.svm.FamilySVM`).
 
     Attributes
     ----------
@@ -284,7 +265,8 @@ class ActionPairMemory(BaseEstimator):
     """
 
     def __init__(self, epsilon=0.4, families=None, C_grid=DEFAULT_C_GRID, refit="train",
-                 fallback_epsilon=FALLBACK_EPSILON, validation_fraction=0.2, seed=0,
+                 fallback_epsilon=FALLBACK_EPSILON,
+                 validation_fraction=DEFAULT_VALIDATION_FRACTION, random_state=0,
                  selection="inner_cv", inner_folds=DEFAULT_INNER_FOLDS):
         self.epsilon = epsilon
         self.families = families
@@ -292,7 +274,7 @@ class ActionPairMemory(BaseEstimator):
         self.refit = refit
         self.fallback_epsilon = fallback_epsilon
         self.validation_fraction = validation_fraction
-        self.seed = seed
+        self.random_state = random_state
         self.selection = selection
         self.inner_folds = inner_folds
 
@@ -307,8 +289,7 @@ class ActionPairMemory(BaseEstimator):
                              f"got {eps}")
         return eps
 
-    def fit(self, X, y, *, val_pred, validation=None, groups=None, splits=None, clusters=None
-            ) -> "ActionPairMemory":
+    def fit(self, X, y, *, val_pred, splits: Splits = None) -> "ActionPairMemory":
         """Learn the memory.
 
         Parameters
@@ -321,18 +302,22 @@ class ActionPairMemory(BaseEstimator):
             positions: every row with an inner cross-validation, the
             validation rows otherwise), from classifiers that did not see them
             (``TwoLevelFusion.val_pred_``).
-        validation, groups, splits, clusters
-            The held-out scheme (as in :meth:`fusion.two_level.TwoLevelFusion.fit`);
-            pass the fusion's ``splits_``.
+        splits : Splits, optional
+            The held-out scheme (:func:`fusion.model_selection.make_splits`);
+            pass the fusion's ``splits_``.  Default: ``make_splits(y,
+            selection)`` with this estimator's settings.
+
+        Returns
+        -------
+        self
         """
         eps = self._check_epsilon()
-        _check_refit(self.refit)
+        check_refit(self.refit)
         bank = as_bank(X)
-        y = _check_y(y, len(bank))
+        y = check_labels(y, len(bank))
         if splits is None:
-            splits = make_splits(y, self.selection, validation=validation, groups=groups,
-                                 inner_folds=self.inner_folds, fraction=self.validation_fraction,
-                                 seed=self.seed, clusters=clusters)
+            splits = make_splits(y, self.selection, inner_folds=self.inner_folds,
+                                 fraction=self.validation_fraction, seed=self.random_state)
         if splits.kind == "inner_cv" and self.refit != "train":
             raise ValueError("refit='fit' applies to selection='validation' only")
         eval_pos = splits.eval_pos
@@ -416,7 +401,7 @@ class ActionPairMemory(BaseEstimator):
         y_pred : ndarray (n,)
         scores : ndarray (n, n_classes) or None
         """
-        _check_is_fitted(self, "entries_")
+        check_is_fitted(self, "entries_")
         return apply_memory(self.entries_, as_bank(X), y_pred, scores, self.classes_)
 
     def predict(self, X, y_pred) -> np.ndarray:

@@ -11,7 +11,7 @@ from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
-from .two_level import l2_normalize_rows
+from .feature_bank import l2_normalize_rows
 
 
 def embed_tsne(X: np.ndarray, seed: int = 0) -> np.ndarray:

@@ -3,19 +3,23 @@
 confusion matrices before / after the action-pair memory (PNG).
 
 JSON is written with sorted keys and rounded floats (4 decimals for
-accuracies, scores and alpha), so two runs with the same seed are
-byte-identical apart from ``"seconds"``.
+accuracies, scores and alpha), so two runs with the same seed on one machine
+are byte-identical apart from ``"seconds"``; ``report.json``'s ``config`` and
+``environment`` sections (added by :func:`fusion.runner.run_fusion`) say what
+else shaped the numbers.
 """
 from __future__ import annotations
 
 import json
 import math
 from pathlib import Path
-
-from adl.data.atomic import atomic_write_bytes
 from typing import Optional, Sequence
 
 import numpy as np
+
+from adl.data.atomic import atomic_write_bytes
+
+from .confusion import confusion_counts, row_rates
 
 ACCURACY_KEYS = ("f1", "f2", "f3", "early_f1f2", "early_all", "two_level", "two_level_pairs")
 
@@ -182,7 +186,10 @@ def render_markdown(report: dict, details: dict) -> str:
             f"({'; '.join(selections)})" if inner else "the validation split of the training subjects")
     alpha_txt = ("searched on the held-out predictions over [0, 1], step 0.01 (ties: lowest "
                  "log-loss, then closest to 0.5)" if settings["alpha_search"]
-                 else f"fixed at {settings['alpha']}")
+                 else f"fixed at {settings['alpha']}, not searched (adl fuse --alpha-search "
+                      "searches it)")
+    if report.get("alpha_mode") == "none":
+        alpha_txt += "; unused: no fold fuses two classifiers"
     eps = settings["epsilon"]
     if eps is None:
         eps_txt = f"{settings['default_epsilon']} (default for this dataset)"
@@ -208,7 +215,10 @@ def render_markdown(report: dict, details: dict) -> str:
               f"- alpha: {alpha_txt}",
               f"- epsilon (action pairs): {eps_txt}",
               f"- refit policy: {refit_txt}",
-              f"- seed: {settings['seed']}", ""]
+              f"- seed: {settings['seed']}"]
+    if "environment" in report:
+        lines.append("- " + environment_line(report["environment"]))
+    lines.append("")
 
     keys = ACCURACY_KEYS
     header = "| | " + " | ".join(COLUMN_TITLES[k] for k in keys) + " |"
@@ -266,14 +276,16 @@ def render_markdown(report: dict, details: dict) -> str:
     return "\n".join(lines)
 
 
-def confusion_counts(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str]
-                     ) -> np.ndarray:
-    """Counts ``M[i, j]`` of class ``i`` predicted ``j``, shape (k, k)."""
-    lookup = {c: i for i, c in enumerate(classes)}
-    M = np.zeros((len(classes), len(classes)), dtype=np.int64)
-    for t, p in zip(y_true, y_pred):
-        M[lookup[t], lookup[p]] += 1
-    return M
+def environment_line(env: dict) -> str:
+    """One line naming what besides the data and the seed shaped the numbers."""
+    libs = env.get("libraries", {})
+    names = ", ".join(f"{k} {v}" for k, v in libs.items() if v is not None)
+    flags = env.get("cpu_flags")
+    cpu = ("unknown" if flags is None
+           else "+".join(f for f, on in flags.items() if on) or "none of avx2/avx512f/fma")
+    return (f"environment (same seed, same numbers only with the same): Python "
+            f"{env.get('python')}, {names}; F2 descriptors {env.get('f2_descriptor_backend')}; "
+            f"CPU {cpu} (report.json: environment)")
 
 
 def _method_name(details: dict) -> str:
@@ -294,8 +306,7 @@ def plot_confusion(counts: np.ndarray, classes: Sequence[str], title: str, out_p
     fig = Figure(figsize=(size, size))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(111)
-    support = counts.sum(axis=1, keepdims=True)
-    rate = np.divide(counts, support, out=np.zeros(counts.shape), where=support > 0)
+    rate = row_rates(counts)
     im = ax.imshow(rate, cmap="Blues", vmin=0.0, vmax=1.0)
     ax.set_xticks(range(k))
     ax.set_yticks(range(k))

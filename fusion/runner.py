@@ -5,6 +5,10 @@ fold's training subjects (``fit_idx`` + ``val_idx``) only: the ablation SVMs
 of Table 3.2, clf1 / clf2, alpha, epsilon ("auto") and the pair memory.  The
 test rows are only ever predicted.  Results go to ``OUT/report.json``,
 ``OUT/details.json``, ``OUT/report.md`` and two confusion-matrix PNGs.
+
+Every setting comes from one :class:`fusion.config.FusionConfig`, passed
+down ``run_fusion(folds, out, config)`` -> ``fuse_fold(fold, config)`` and
+written into ``report.json``.
 """
 from __future__ import annotations
 
@@ -19,11 +23,17 @@ from threadpoolctl import threadpool_limits
 
 from adl.features.folds import FAMILIES, FoldFeatures
 
+from adl.data.protocols import DEFAULT_VALIDATION_FRACTION
+
+from .config import FusionConfig, family_order
+from .environment import environment_record
+from .feature_bank import FeatureBank
 from .model_io import FusionModel, save_model as _save_model
+from .model_selection import make_splits
 from .pairs import ActionPairMemory, default_epsilon
 from .report import ACCURACY_KEYS, build_report, write_outputs
-from .two_level import (DEFAULT_C_GRID, DEFAULT_INNER_FOLDS, FamilySVM, FeatureBank,
-                        TwoLevelFusion, family_order, make_splits)
+from .svm import FamilySVM
+from .two_level import TwoLevelFusion
 
 #: Ablation columns of Table 3.2: key -> families of a single linear SVM.
 ABLATIONS = {
@@ -78,37 +88,43 @@ def _pct(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return 100.0 * float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
 
 
-def fuse_fold(fold: FoldFeatures, *, alpha_search: bool = True, alpha: float = 0.5,
-              families: Sequence[str] = FAMILIES, epsilon=None, seed: int = 0,
-              refit: str = "train", C_grid: Sequence[float] = DEFAULT_C_GRID,
-              calibration_cv: int = 3, blas_threads: Optional[int] = 1,
-              selection: str = "inner_cv", inner_folds: int = DEFAULT_INNER_FOLDS) -> FoldResult:
+def _check_config(config: Optional[FusionConfig]) -> FusionConfig:
+    if config is None:
+        return FusionConfig()
+    if not isinstance(config, FusionConfig):
+        raise TypeError(f"expected a FusionConfig, got {type(config).__name__}")
+    return config
+
+
+def fuse_fold(fold: FoldFeatures, config: Optional[FusionConfig] = None) -> FoldResult:
     """Run the ablation SVMs, the two-level fusion and the pair memory on one fold.
 
-    Keyword arguments as in :func:`run_fusion`.
+    Parameters
+    ----------
+    fold : FoldFeatures
+    config : FusionConfig, optional
+        Default ``FusionConfig()``.
+
+    Returns
+    -------
+    FoldResult
     """
+    config = _check_config(config)
     _check_fold(fold)
-    bad = [f for f in families if f not in FAMILIES]
-    if bad:
-        raise ValueError(f"unknown feature families {bad}; expected a subset of {FAMILIES}")
-    use = [f for f in family_order(families) if fold.features.get(f) is not None]
+    use = [f for f in config.families if fold.features.get(f) is not None]
     if not use:
-        raise ValueError(f"fold {fold.fold}: none of the families {tuple(families)} has features "
+        raise ValueError(f"fold {fold.fold}: none of the families {config.families} has features "
                          f"(available: {fold.available() or 'none'})")
     # One BLAS thread by default: a fold is one n x n Gram matrix per family
     # and then thousands of tiny products and SVM fits.  Measured on 2 busy
     # cores, the CAD-120-sized Gram (120 x 109,056 Fisher vectors) took 0.03 s
     # on one thread and 0.55 s on two, and the whole fold 0.31 s against 0.83 s.
-    with threadpool_limits(limits=blas_threads, user_api="blas"):
+    with threadpool_limits(limits=config.blas_threads, user_api="blas"):
         bank = FeatureBank({f: fold.features[f] for f in use}).precompute_grams()
-        return _fuse_fold(fold, bank, use, alpha_search=alpha_search, alpha=alpha,
-                          epsilon=epsilon, seed=seed, refit=refit, C_grid=C_grid,
-                          calibration_cv=calibration_cv, selection=selection,
-                          inner_folds=inner_folds)
+        return _fuse_fold(fold, bank, use, config)
 
 
-def _fuse_fold(fold: FoldFeatures, bank: FeatureBank, use, *, alpha_search, alpha, epsilon, seed,
-               refit, C_grid, calibration_cv, selection, inner_folds) -> FoldResult:
+def _fuse_fold(fold: FoldFeatures, bank: FeatureBank, use, config: FusionConfig) -> FoldResult:
     names = np.asarray(fold.classes)
     y = fold.y()
     train = np.union1d(fold.fit_idx, fold.val_idx).astype(np.int64)
@@ -116,14 +132,15 @@ def _fuse_fold(fold: FoldFeatures, bank: FeatureBank, use, *, alpha_search, alph
     val_pos = np.searchsorted(train, np.asarray(fold.val_idx, dtype=np.int64))
     tr_bank, te_bank = bank.take(train), bank.take(test)
     y_tr, y_te = y[train], y[test]
-    common = dict(C_grid=tuple(C_grid), refit=refit, seed=seed, selection=selection,
-                  inner_folds=inner_folds)
+    common = dict(C_grid=config.C_grid, refit=config.refit, random_state=config.seed,
+                  selection=config.selection, inner_folds=config.inner_folds)
     # one held-out scheme for every selection of the fold: the validation
     # split of the features stage, or inner folds grouped by training subject
-    splits = make_splits(y_tr, selection, validation=val_pos if selection == "validation" else None,
-                         groups=np.asarray(fold.subjects)[train], inner_folds=inner_folds,
-                         seed=seed,
-                         clusters=None if fold.groups is None else np.asarray(fold.groups)[train])
+    split_groups = None if fold.groups is None else np.asarray(fold.groups)[train]
+    splits = make_splits(y_tr, config.selection, subjects=np.asarray(fold.subjects)[train],
+                         split_groups=split_groups,
+                         validation=val_pos if config.selection == "validation" else None,
+                         inner_folds=config.inner_folds, seed=config.seed)
 
     accuracy: Dict[str, Optional[float]] = {k: None for k in ACCURACY_KEYS}
     chosen_C: Dict[str, float] = {}
@@ -133,13 +150,14 @@ def _fuse_fold(fold: FoldFeatures, bank: FeatureBank, use, *, alpha_search, alph
             accuracy[key] = _pct(y_te, svm.predict(te_bank))
             chosen_C[key] = svm.C_
 
-    fusion = TwoLevelFusion(alpha="search" if alpha_search else alpha, calibration_cv=calibration_cv,
-                            **common).fit(tr_bank, y_tr, splits=splits)
+    fusion = TwoLevelFusion(alpha="search" if config.alpha_search else config.alpha,
+                            calibration_cv=config.calibration_cv, **common
+                            ).fit(tr_bank, y_tr, splits=splits)
     pred, scores = fusion.predict_with_scores(te_bank)
     accuracy["two_level"] = _pct(y_te, pred)
 
     eps_default = default_epsilon(fold.dataset)
-    eps = eps_default if epsilon is None else epsilon
+    eps = eps_default if config.epsilon is None else config.epsilon
     memory = ActionPairMemory(epsilon=eps, fallback_epsilon=eps_default, **common)
     memory.fit(tr_bank, y_tr, splits=splits, val_pred=fusion.val_pred_)
     pred_after, _ = memory.refine(te_bank, pred, scores)
@@ -157,10 +175,11 @@ def _fuse_fold(fold: FoldFeatures, bank: FeatureBank, use, *, alpha_search, alph
         "classifiers": {k: None if c is None else {
             "families": list(c.families_), "C": c.C_, "val_accuracy": 100.0 * c.val_accuracy_,
             "calibration": c.model_.calibration_} for k, c in clfs.items()},
-        "alpha_source": None if fusion.alpha_ is None else ("search" if alpha_search else "fixed"),
+        "alpha_source": None if fusion.alpha_ is None else config.alpha_mode,
         "val_accuracy_two_level": 100.0 * fusion.val_accuracy_,
         "epsilon": None if np.isinf(memory.epsilon_) else memory.epsilon_,
-        "epsilon_source": ("dataset default" if epsilon is None else memory.epsilon_source_),
+        "epsilon_source": ("dataset default" if config.epsilon is None
+                           else memory.epsilon_source_),
         "pairs": [{"classes": [str(names[e.classes[0]]), str(names[e.classes[1]])],
                    "score": e.score, "features": e.features_name, "C": e.C,
                    "val_accuracy": 100.0 * e.val_accuracy} for e in memory.entries_],
@@ -171,9 +190,8 @@ def _fuse_fold(fold: FoldFeatures, bank: FeatureBank, use, *, alpha_search, alph
     }
     model = FusionModel(dataset=fold.dataset, fold=fold.fold, classes=tuple(fold.classes),
                         families=tuple(use), fusion=fusion, memory=memory,
-                        info={"seed": seed, "refit": refit, "alpha_search": alpha_search,
-                              "selection": splits.description,
-                              "epsilon": details["epsilon"], "C_grid": list(C_grid),
+                        info={"config": config.to_dict(), "selection": splits.description,
+                              "epsilon": details["epsilon"],
                               # which fold transformers the features came from
                               "fold_entries": _fold_entries(fold, use)})
     return FoldResult(fold=fold.fold, test_subjects=[str(s) for s in fold.test_subjects],
@@ -208,12 +226,8 @@ def _model_path(directory: Path, fold: str) -> Path:
     return directory / (re.sub(r"[^A-Za-z0-9_.-]+", "_", fold) + ".adlfusion")
 
 
-def run_fusion(folds: Sequence[FoldFeatures], out_dir, *, alpha_search: bool = True,
-               alpha: float = 0.5, families: Sequence[str] = FAMILIES, epsilon=None,
-               seed: int = 0, save_model=None, refit: str = "train",
-               C_grid: Sequence[float] = DEFAULT_C_GRID, calibration_cv: int = 3,
-               blas_threads: Optional[int] = 1, selection: str = "inner_cv",
-               inner_folds: int = DEFAULT_INNER_FOLDS) -> dict:
+def run_fusion(folds: Sequence[FoldFeatures], out_dir, config: Optional[FusionConfig] = None, *,
+               save_model=None) -> dict:
     """Two-level fusion + action-pair memory on every fold; writes the reports.
 
     Parameters
@@ -223,40 +237,23 @@ def run_fusion(folds: Sequence[FoldFeatures], out_dir, *, alpha_search: bool = T
     out_dir : str or Path
         Receives ``report.json``, ``details.json``, ``report.md``,
         ``confusion_before_pairs.png`` and ``confusion_after_pairs.png``.
-    alpha_search : bool
-        Search alpha on validation (grid 0..1 step 0.01); otherwise ``alpha``.
-    alpha : float
-        Fixed late-fusion weight when ``alpha_search`` is False.
-    families : sequence of str
-        Families to use, among those the folds have (e.g. ``("f3",)`` for a
-        skeleton-only run).
-    epsilon : None, float or "auto"
-        Pair threshold; None = the dataset default (:data:`fusion.pairs.DEFAULT_EPSILON`).
-    seed : int
+    config : FusionConfig, optional
+        Every setting of the stage (default ``FusionConfig()``); written into
+        ``report.json`` (``config``).
     save_model : None, True or path
         Directory receiving one model file per fold (``<fold>.adlfusion``);
         True = ``OUT/models``.
-    refit : {"train", "fit"}
-        Refit policy after the validation searches (see :mod:`fusion.two_level`;
-        ``"fit"`` needs ``selection="validation"``).
-    C_grid : sequence of float
-    calibration_cv : int
-        Maximum number of calibration folds.
-    blas_threads : int or None, default 1
-        BLAS threads while a fold runs (None: the library default).  One is
-        fastest for datasets of a few hundred videos; raise it for thousands.
-    selection : {"inner_cv", "validation"}
-        How C, alpha and the pair memory are chosen: an inner
-        cross-validation over the fold's training videos grouped by subject
-        (default), or the features stage's validation split.
-    inner_folds : int
-        Maximum number of inner folds (leave-one-training-subject-out up to it).
 
     Returns
     -------
     dict
-        The content of ``report.json``.
+        The content of ``report.json``: ``dataset``, ``protocol``, ``folds``,
+        ``mean``, ``std``, ``seconds``, and ``config``, ``alpha_mode``
+        (``"search"``, ``"fixed"``, or ``"none"`` when no fold fuses two
+        classifiers) and ``environment`` (what shaped the numbers besides the
+        data: :func:`fusion.environment.environment_record`).
     """
+    config = _check_config(config)
     t0 = time.perf_counter()
     folds = list(folds)
     if not folds:
@@ -268,24 +265,24 @@ def run_fusion(folds: Sequence[FoldFeatures], out_dir, *, alpha_search: bool = T
         raise ValueError("all folds must come from one dataset and share their classes")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    results = [fuse_fold(f, alpha_search=alpha_search, alpha=alpha, families=families,
-                         epsilon=epsilon, seed=seed, refit=refit, C_grid=C_grid,
-                         calibration_cv=calibration_cv, blas_threads=blas_threads,
-                         selection=selection, inner_folds=inner_folds)
-               for f in folds]
+    results = [fuse_fold(f, config) for f in folds]
     if save_model:
         model_dir = out / "models" if save_model is True else Path(save_model)
         for r in results:
             _save_model(_model_path(model_dir, r.fold), r.model)
-    settings = {"alpha_search": bool(alpha_search), "alpha": None if alpha_search else float(alpha),
-                "families": list(family_order(families)),
-                "epsilon": epsilon if (epsilon is None or isinstance(epsilon, str)) else float(epsilon),
-                "default_epsilon": default_epsilon(folds[0].dataset), "seed": int(seed),
-                "refit": refit, "C_grid": [float(c) for c in C_grid],
-                "selection": selection, "inner_folds": int(inner_folds),
-                "calibration_cv": int(calibration_cv)}
-    report, details = build_report(folds[0].dataset, _protocol(folds), results, tuple(folds[0].classes),
-                                   settings)
+    settings = {"alpha_search": config.alpha_search,
+                "alpha": None if config.alpha_search else config.alpha,
+                "families": list(config.families), "epsilon": config.epsilon,
+                "default_epsilon": default_epsilon(folds[0].dataset), "seed": config.seed,
+                "refit": config.refit, "C_grid": list(config.C_grid),
+                "selection": config.selection, "inner_folds": config.inner_folds,
+                "calibration_cv": config.calibration_cv}
+    report, details = build_report(folds[0].dataset, _protocol(folds), results,
+                                   tuple(folds[0].classes), settings)
+    fused = any(r.details["mode"] == "two_level" for r in results)
+    report["config"] = config.to_dict()
+    report["alpha_mode"] = config.alpha_mode if fused else "none"
+    report["environment"] = environment_record()
     write_outputs(out, report, details, results, tuple(folds[0].classes),
                   seconds_fn=lambda: time.perf_counter() - t0)
     return report
@@ -339,7 +336,7 @@ def synthetic_folds(*, dataset: str = "synthetic", n_classes: int = 6, n_subject
     for s in subjects:
         test = np.flatnonzero(subj == s)
         train = np.flatnonzero(subj != s)
-        fit_rel, val_rel = validation_split(labels[train], 0.2, seed)
+        fit_rel, val_rel = validation_split(labels[train], DEFAULT_VALIDATION_FRACTION, seed)
         folds.append(FoldFeatures(
             dataset=dataset, fold=f"subject_{s}", test_subjects=(s,), video_ids=video_ids,
             labels=labels, subjects=subj, fit_idx=train[fit_rel], val_idx=train[val_rel],

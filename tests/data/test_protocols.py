@@ -60,7 +60,7 @@ def test_validation_split_stratified_seeded():
     with pytest.raises(ValueError, match=r"fraction must be in \(0, 1\)"):
         validation_split(labels, 1.5)
     # groups of single videos: the plain split
-    fit4, val4 = validation_split(labels, 0.2, seed=3, groups=[f"g{i}" for i in range(18)])
+    fit4, val4 = validation_split(labels, 0.2, seed=3, split_groups=[f"g{i}" for i in range(18)])
     assert np.array_equal(val4, val) and np.array_equal(fit4, fit)
 
 
@@ -69,7 +69,7 @@ def test_validation_split_keeps_groups_together():
     labels = np.repeat(list("abcd"), 10)
     groups = np.array([f"{c}{i // 2}" for c, i in zip(labels, np.tile(np.arange(10), 4))])
     for seed in range(5):
-        fit, val = validation_split(labels, 0.2, seed=seed, groups=groups)
+        fit, val = validation_split(labels, 0.2, seed=seed, split_groups=groups)
         assert sorted(np.concatenate([fit, val]).tolist()) == list(range(40))
         assert not set(groups[fit]) & set(groups[val]), seed       # no group on both sides
         counts = {c: int((labels[val] == c).sum()) for c in "abcd"}
@@ -77,18 +77,18 @@ def test_validation_split_keeps_groups_together():
     # a class whose only group holds all its videos keeps it for fitting
     lab2 = np.array(["a", "a", "b", "b", "b", "b"])
     grp2 = np.array(["x", "x", "y", "y", "z", "z"])
-    fit, val = validation_split(lab2, 0.5, seed=0, groups=grp2)
+    fit, val = validation_split(lab2, 0.5, seed=0, split_groups=grp2)
     assert set(lab2[fit]) == {"a", "b"} and set(grp2[val]) in ({"y"}, {"z"})
     # a big group is not taken while a small one gives the class its share
     lab3 = np.array(["a"] * 10 + ["b"] * 2)
     grp3 = np.array(["big"] * 9 + ["small", "b1", "b2"])
     for seed in range(6):
-        fit, val = validation_split(lab3, 0.2, seed=seed, groups=grp3)
+        fit, val = validation_split(lab3, 0.2, seed=seed, split_groups=grp3)
         assert set(grp3[val]) & {"big", "small"} == {"small"}, seed
     # every group of a class over its share: the smallest that leaves a video to fit
     lab4 = np.array(["a"] * 7)
     grp4 = np.array(["x"] * 3 + ["y"] * 4)
-    fit, val = validation_split(lab4, 0.2, seed=0, groups=grp4)
+    fit, val = validation_split(lab4, 0.2, seed=0, split_groups=grp4)
     assert set(grp4[val]) == {"x"} and set(grp4[fit]) == {"y"}
-    with pytest.raises(ValueError, match="one group per sample"):
-        validation_split(lab2, 0.5, groups=["x"])
+    with pytest.raises(ValueError, match="one split group per sample"):
+        validation_split(lab2, 0.5, split_groups=["x"])

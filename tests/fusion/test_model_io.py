@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from adl.data.errors import AdlError
+from adl.fusion.config import FusionConfig
 from adl.fusion.model_io import (FORMAT_VERSION, MAGIC, FusionModel, ModelFileError, load_model,
-                             predict_video, save_model)
+                                 predict_video, save_model)
 from adl.fusion.runner import fuse_fold, synthetic_folds
 
 
@@ -16,7 +17,7 @@ from adl.fusion.runner import fuse_fold, synthetic_folds
 def fold_result():
     fold = synthetic_folds(dataset="cad120", n_classes=4, n_subjects=3, videos_per_class=3,
                            dims={"f1": 24, "f2": 32, "f3": 12}, noise=1.5, seed=0)[0]
-    return fold, fuse_fold(fold, epsilon=0.2, seed=0)
+    return fold, fuse_fold(fold, FusionConfig(alpha_search=True, epsilon=0.2))
 
 
 @pytest.fixture
@@ -101,6 +102,12 @@ def test_version_and_malformed_header(saved, tmp_path):
     future.write_bytes(head.replace(f" {FORMAT_VERSION} ".encode(), b" 99 ") + b"\n" + payload)
     with pytest.raises(ModelFileError, match="version 99 is not supported"):
         load_model(future)
+    # format 1 (adl 0.1): its pickled classes moved modules; the error says what to do
+    old = tmp_path / "old.adlfusion"
+    old.write_bytes(head.replace(f" {FORMAT_VERSION} ".encode(), b" 1 ") + b"\n" + payload)
+    with pytest.raises(ModelFileError, match=r"old\.adlfusion: written by adl < 0\.2 \(format 1\); "
+                                             r"re-run adl fuse --save-model$"):
+        load_model(old)
     malformed = tmp_path / "malformed.adlfusion"
     malformed.write_bytes(f"{MAGIC} {FORMAT_VERSION} sha=1 size=x\n".encode() + payload)
     with pytest.raises(ModelFileError, match="malformed model header"):
@@ -149,7 +156,7 @@ def test_run_fusion_saves_one_model_per_fold(tmp_path):
 
     folds = synthetic_folds(n_classes=3, n_subjects=2, videos_per_class=4,
                             dims={"f1": 0, "f2": 0, "f3": 8}, seed=1)
-    run_fusion(folds, tmp_path, save_model=True, seed=0)
+    run_fusion(folds, tmp_path, save_model=True)
     files = sorted(p.name for p in (tmp_path / "models").iterdir())
     assert files == ["subject_1.adlfusion", "subject_2.adlfusion"]
     model = load_model(tmp_path / "models" / "subject_2.adlfusion")

@@ -5,10 +5,17 @@ import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
 
+from adl.fusion.confusion import normalized_confusion
+from adl.fusion.feature_bank import FeatureBank
+from adl.fusion.model_selection import make_splits, validation_rows
 from adl.fusion.pairs import (ActionPairMemory, PairEntry, apply_memory, canonical_dataset,
-                          confused_pairs, default_epsilon, feature_combinations,
-                          normalized_confusion)
-from adl.fusion.two_level import FeatureBank, TwoLevelFusion, resolve_validation
+                              confused_pairs, default_epsilon, feature_combinations)
+from adl.fusion.two_level import TwoLevelFusion
+
+
+def _on(y, val):
+    """The validation-split scheme scoring on the rows ``val``."""
+    return make_splits(y, "validation", validation=val)
 
 
 def test_confused_pairs_orders_by_score_and_threshold_is_inclusive():
@@ -76,11 +83,11 @@ def _pair_data(seed=0, per_class=10, test_per_class=0):
 
 def test_memory_learns_the_confused_pair_and_corrects_it():
     feats, y, test_feats, y_test = _pair_data(test_per_class=10)
-    fit, val = resolve_validation(y, None, 0.2, 0)
+    fit, val = validation_rows(y, None, 0.2, 0)
     # the fused predictions confuse 0 and 1 on validation
     val_pred = y[val].copy()
     val_pred[y[val] == 0] = 1
-    memory = ActionPairMemory(epsilon=0.4, selection="validation").fit(feats, y, validation=val, val_pred=val_pred)
+    memory = ActionPairMemory(epsilon=0.4).fit(feats, y, splits=_on(y, val), val_pred=val_pred)
     assert len(memory.entries_) == 1
     entry = memory.entries_[0]
     assert entry.classes == (0, 1) and entry.score == pytest.approx(1.0)
@@ -95,8 +102,8 @@ def test_memory_learns_the_confused_pair_and_corrects_it():
 
 def test_memory_empty_when_no_pair_reaches_epsilon():
     feats, y = _pair_data()
-    fit, val = resolve_validation(y, None, 0.2, 0)
-    memory = ActionPairMemory(epsilon=0.4, selection="validation").fit(feats, y, validation=val, val_pred=y[val])
+    fit, val = validation_rows(y, None, 0.2, 0)
+    memory = ActionPairMemory(epsilon=0.4).fit(feats, y, splits=_on(y, val), val_pred=y[val])
     assert memory.entries_ == []
     pred = np.array([0, 1, 2])
     np.testing.assert_array_equal(memory.predict({f: X[:3] for f, X in feats.items()}, pred), pred)
@@ -137,15 +144,15 @@ def test_memory_loop_follows_order_once_and_swaps_scores():
 
 def test_memory_validation_errors():
     feats, y = _pair_data()
-    fit, val = resolve_validation(y, None, 0.2, 0)
+    fit, val = validation_rows(y, None, 0.2, 0)
     with pytest.raises(ValueError, match="'auto'"):
-        ActionPairMemory(epsilon="big", selection="validation").fit(feats, y, validation=val, val_pred=y[val])
+        ActionPairMemory(epsilon="big").fit(feats, y, splits=_on(y, val), val_pred=y[val])
     with pytest.raises(ValueError, match=r"in \[0, 2\]"):
-        ActionPairMemory(epsilon=3.0, selection="validation").fit(feats, y, validation=val, val_pred=y[val])
+        ActionPairMemory(epsilon=3.0).fit(feats, y, splits=_on(y, val), val_pred=y[val])
     with pytest.raises(ValueError, match="one label per held-out row"):
-        ActionPairMemory(selection="validation").fit(feats, y, validation=val, val_pred=y[val][:-1])
+        ActionPairMemory().fit(feats, y, splits=_on(y, val), val_pred=y[val][:-1])
     with pytest.raises(ValueError, match="none of the families"):
-        ActionPairMemory(families=("f2",), selection="validation").fit(feats, y, validation=val, val_pred=y[val])
+        ActionPairMemory(families=("f2",)).fit(feats, y, splits=_on(y, val), val_pred=y[val])
     with pytest.raises(NotFittedError, match="ActionPairMemory instance is not fitted"):
         ActionPairMemory().refine(feats, y)
 
@@ -153,25 +160,26 @@ def test_memory_validation_errors():
 def test_pair_without_fit_videos_is_skipped():
     feats, y = _pair_data()
     y = y.copy()
-    fit, val = resolve_validation(y, None, 0.2, 0)
+    fit, val = validation_rows(y, None, 0.2, 0)
     # class 2 exists only in validation: the (0, 2) pair cannot be trained
     y[fit[y[fit] == 2]] = 0
     val_pred = y[val].copy()
     val_pred[y[val] == 2] = 0
     # refit="fit": the pair classifier would be trained on the fit rows only
     memory = ActionPairMemory(epsilon=0.4, selection="validation", refit="fit").fit(
-        feats, y, validation=val, val_pred=val_pred)
+        feats, y, splits=_on(y, val), val_pred=val_pred)
     assert memory.entries_ == []
     assert memory.skipped_[0][0] == (0, 2) and "no training video" in memory.skipped_[0][2]
 
 
 def test_auto_epsilon_is_chosen_on_training_rows_only():
     feats, y = _pair_data()
-    fit, val = resolve_validation(y, None, 0.2, 0)
-    fusion = TwoLevelFusion(seed=0, selection="validation").fit(feats, y, validation=val)
-    kwargs = dict(epsilon="auto", fallback_epsilon=0.3, seed=0, selection="validation")
-    a = ActionPairMemory(**kwargs).fit(feats, y, validation=val, val_pred=fusion.val_pred_)
-    b = ActionPairMemory(**kwargs).fit(feats, y, validation=val, val_pred=fusion.val_pred_)
+    fit, val = validation_rows(y, None, 0.2, 0)
+    splits = make_splits(y, "validation", validation=val)
+    fusion = TwoLevelFusion(random_state=0).fit(feats, y, splits=splits)
+    kwargs = dict(epsilon="auto", fallback_epsilon=0.3, random_state=0)
+    a = ActionPairMemory(**kwargs).fit(feats, y, splits=splits, val_pred=fusion.val_pred_)
+    b = ActionPairMemory(**kwargs).fit(feats, y, splits=splits, val_pred=fusion.val_pred_)
     assert a.epsilon_source_.startswith("auto")
     assert a.epsilon_ == b.epsilon_  # deterministic
     if a.auto_curve_:
@@ -187,10 +195,10 @@ def test_auto_epsilon_keeps_pairs_that_help():
     feats, y = _pair_data()
     # F1 alone confuses 0 and 1 everywhere; pairs on F3 fix it (inner
     # cross-validation: out-of-fold predictions of every training video)
-    fusion = TwoLevelFusion(rgb_families=("f1",), skeleton_families=(), seed=0).fit(
+    fusion = TwoLevelFusion(rgb_families=("f1",), skeleton_families=(), random_state=0).fit(
         {"f1": feats["f1"]}, y)
     assert fusion.splits_.kind == "inner_cv" and fusion.val_pred_.shape == y.shape
-    memory = ActionPairMemory(epsilon="auto", seed=0).fit(
+    memory = ActionPairMemory(epsilon="auto", random_state=0).fit(
         feats, y, splits=fusion.splits_, val_pred=fusion.val_pred_)
     assert memory.auto_curve_[0][1] == 0  # the "no pair" candidate is always there
     assert max(t[2] for t in memory.auto_curve_) > memory.auto_curve_[0][2]  # pairs help

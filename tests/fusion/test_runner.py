@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from sklearn.svm import SVC
 
+from adl.fusion.config import FusionConfig
 from adl.fusion.report import ACCURACY_KEYS, THESIS_ACCURACY
-from adl.fusion.runner import run_fusion, synthetic_folds
+from adl.fusion.runner import fuse_fold, run_fusion, synthetic_folds
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -23,7 +24,7 @@ def _folds(dataset="cad120", dims=None, seed=0):
 @pytest.fixture(scope="module")
 def base_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("fuse")
-    report = run_fusion(_folds(), out, alpha_search=True, seed=0)
+    report = run_fusion(_folds(), out, FusionConfig(alpha_search=True, seed=0))
     return out, report
 
 
@@ -45,7 +46,14 @@ def test_report_json_has_exactly_the_contract_shape(base_run):
     out, report = base_run
     data = json.loads((out / "report.json").read_text())
     assert data == json.loads(json.dumps(report))
-    assert set(data) == {"dataset", "protocol", "folds", "mean", "std", "seconds"}
+    assert set(data) == {"dataset", "protocol", "folds", "mean", "std", "seconds",
+                         "config", "alpha_mode", "environment"}
+    assert data["config"] == FusionConfig(alpha_search=True, seed=0).to_dict()
+    assert FusionConfig.from_dict(data["config"]) == FusionConfig(alpha_search=True, seed=0)
+    assert data["alpha_mode"] == "search"
+    env = data["environment"]
+    assert {"python", "platform", "libraries", "f2_descriptor_backend", "cpu_flags"} <= set(env)
+    assert env["libraries"]["numpy"] == np.__version__
     assert data["dataset"] == "cad120" and data["protocol"] == "leave-one-subject-out"
     assert isinstance(data["seconds"], float) and data["seconds"] > 0
     assert len(data["folds"]) == 3
@@ -91,7 +99,7 @@ def test_report_markdown_and_pngs(base_run):
 
 def test_same_seed_same_report(base_run, tmp_path):
     out, _ = base_run
-    run_fusion(_folds(), tmp_path, alpha_search=True, seed=0)
+    run_fusion(_folds(), tmp_path, FusionConfig(alpha_search=True, seed=0))
     assert _without_seconds(tmp_path / "report.json") == _without_seconds(out / "report.json")
     assert (tmp_path / "details.json").read_bytes() == (out / "details.json").read_bytes()
     a = json.dumps(_without_seconds(tmp_path / "report.json"), sort_keys=True, indent=2)
@@ -102,7 +110,8 @@ def test_same_seed_same_report(base_run, tmp_path):
 # -- partial modalities ------------------------------------------------------------
 
 def test_skeleton_only_uses_clf2_alone(tmp_path):
-    report = run_fusion(_folds(dims={"f1": 0, "f2": 0, "f3": 12}), tmp_path, seed=0)
+    report = run_fusion(_folds(dims={"f1": 0, "f2": 0, "f3": 12}), tmp_path)
+    assert report["alpha_mode"] == "none"
     for fold in report["folds"]:
         acc = fold["accuracy"]
         assert fold["alpha"] is None
@@ -118,7 +127,7 @@ def test_skeleton_only_uses_clf2_alone(tmp_path):
 
 
 def test_rgb_only_uses_clf1_alone(tmp_path):
-    report = run_fusion(_folds(), tmp_path, families=("f1", "f2"), seed=0)
+    report = run_fusion(_folds(), tmp_path, FusionConfig(families=("f1", "f2")))
     for fold in report["folds"]:
         acc = fold["accuracy"]
         assert fold["alpha"] is None
@@ -153,7 +162,7 @@ def test_no_test_video_reaches_any_fit(tmp_path, monkeypatch):
         return original(self, X, y, *args, **kwargs)
 
     monkeypatch.setattr(SVC, "fit", spy_fit)
-    report = run_fusion(folds, tmp_path, epsilon="auto", seed=0)
+    report = run_fusion(folds, tmp_path, FusionConfig(alpha_search=True, epsilon="auto"))
     n_train = len(folds[0].fit_idx) + len(folds[0].val_idx)
     assert len(seen) > 100 and max(seen) == n_train
     assert len(report["folds"]) == 3
@@ -164,7 +173,7 @@ def test_sentinel_spy_would_catch_a_leak(monkeypatch):
     feats = {f: X.copy() for f, X in fold.features.items()}
     for X in feats.values():
         X[fold.test_idx] = 0.0
-    from adl.fusion.two_level import FeatureBank
+    from adl.fusion.feature_bank import FeatureBank
     K = FeatureBank(feats).kernel(("f1", "f2", "f3"))
     leaked = np.union1d(fold.fit_idx, fold.test_idx[:1])
     assert np.diag(K[np.ix_(leaked, leaked)]).min() == 0.0
@@ -181,8 +190,10 @@ def test_run_fusion_input_errors(tmp_path):
     bad = replace(folds[0], test_idx=np.concatenate([folds[0].test_idx, folds[0].fit_idx[:1]]))
     with pytest.raises(ValueError, match="also training rows"):
         run_fusion([bad], tmp_path)
-    with pytest.raises(ValueError, match="unknown feature families"):
-        run_fusion(folds[:1], tmp_path, families=("f4",))
+    with pytest.raises(TypeError, match="expected a FusionConfig, got dict"):
+        run_fusion(folds, tmp_path, {"alpha_search": True})
+    with pytest.raises(TypeError, match="expected a FusionConfig, got dict"):
+        fuse_fold(folds[0], {"alpha_search": True})
     with pytest.raises(ValueError, match="one dataset"):
         run_fusion([folds[0], replace(folds[1], dataset="cad60")], tmp_path)
     no_val = replace(folds[0], val_idx=np.array([], dtype=np.int64))
@@ -216,7 +227,7 @@ def test_plot_tsne_writes_one_panel_per_space(tmp_path):
 
 
 def test_importing_fusion_is_light():
-    code = ("import sys, fusion; from fusion import ACCURACY_KEYS; "
+    code = ("import sys, adl.fusion; from adl.fusion import ACCURACY_KEYS, FusionConfig; "
             "heavy = [m for m in ('torch', 'torchvision', 'sklearn', 'matplotlib') if m in sys.modules]; "
             "print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -228,7 +239,7 @@ def test_single_classifier_mode_predicts_like_its_family_svm(tmp_path):
     as the F1+F2 ablation (not the argmax of its calibrated probabilities)."""
     folds = synthetic_folds(dataset="cad120", n_classes=5, n_subjects=3, videos_per_class=3,
                             dims={"f1": 16, "f2": 24, "f3": 0}, noise=2.5, seed=3)
-    report = run_fusion(folds, tmp_path, seed=0, epsilon=2.0)  # no pair can reach 2.0
+    report = run_fusion(folds, tmp_path, FusionConfig(epsilon=2.0))  # no pair can reach 2.0
     for f in report["folds"]:
         assert f["accuracy"]["two_level"] == f["accuracy"]["early_f1f2"]
         assert f["accuracy"]["two_level_pairs"] == f["accuracy"]["two_level"]

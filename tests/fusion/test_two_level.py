@@ -8,9 +8,12 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import SVC
 
-from adl.fusion.two_level import (DEFAULT_ALPHA_GRID, FamilySVM, FeatureBank, TwoLevelFusion,
-                              _CalibratedSVC, alpha_accuracies, alpha_search, fuse_scores,
-                              l2_normalize_rows, make_splits, resolve_validation, select_C)
+from adl.fusion.calibration import CalibratedSVC
+from adl.fusion.feature_bank import FeatureBank, l2_normalize_rows
+from adl.fusion.model_selection import make_splits, select_C, validation_rows
+from adl.fusion.svm import FamilySVM
+from adl.fusion.two_level import (DEFAULT_ALPHA_GRID, TwoLevelFusion, alpha_accuracies,
+                                  alpha_search, fuse_scores)
 
 
 def _blobs(n_classes=4, per_class=9, d=(12, 10, 6), seed=0, spread=(1.0, 1.0, 1.0)):
@@ -94,7 +97,7 @@ def test_bank_rejects_non_mapping_and_missing_family():
 def test_select_C_scores_on_validation_and_breaks_ties_towards_one():
     feats, y = _blobs(spread=(0.1, 0.1, 0.1))
     bank = FeatureBank(feats)
-    fit, val = resolve_validation(y, None, 0.2, 0)
+    fit, val = validation_rows(y, None, 0.2, 0)
     C, acc, accs = select_C(bank, ("f1",), y, fit, val, (0.1, 1.0, 10.0))
     assert set(accs) == {0.1, 1.0, 10.0}
     assert acc == max(accs.values()) == 1.0
@@ -117,15 +120,15 @@ def test_select_C_errors(kwargs, match):
 
 def test_resolve_validation_errors_and_mask():
     y = np.array([0, 0, 1, 1, 0, 1])
-    fit, val = resolve_validation(y, np.array([False, True, False, True, False, False]))
+    fit, val = validation_rows(y, np.array([False, True, False, True, False, False]))
     np.testing.assert_array_equal(val, [1, 3])
     np.testing.assert_array_equal(fit, [0, 2, 4, 5])
     with pytest.raises(ValueError, match="mask must have shape"):
-        resolve_validation(y, np.array([True, False]))
+        validation_rows(y, np.array([True, False]))
     with pytest.raises(ValueError, match="must lie in"):
-        resolve_validation(y, np.array([7]))
+        validation_rows(y, np.array([7]))
     with pytest.raises(ValueError, match="validation split is empty"):
-        resolve_validation(y, np.array([], dtype=int))
+        validation_rows(y, np.array([], dtype=int))
 
 
 # -- calibration ----------------------------------------------------------------
@@ -136,7 +139,7 @@ def test_calibration_matches_calibrated_classifier_cv(n_classes):
     y = np.repeat(np.arange(n_classes), 9)
     X = rng.standard_normal((y.size, 20)) + 0.7 * rng.standard_normal((n_classes, 20))[y]
     K = X @ X.T / 20
-    ours = _CalibratedSVC(C=1.0, cv=3, seed=0).fit(K, y)
+    ours = CalibratedSVC(C=1.0, cv=3, random_state=0).fit(K, y)
     ref = CalibratedClassifierCV(SVC(kernel="precomputed", C=1.0), method="sigmoid",
                                  cv=StratifiedKFold(3, shuffle=True, random_state=0),
                                  ensemble=False).fit(K, y)
@@ -149,12 +152,12 @@ def test_calibration_adapts_to_tiny_classes():
     y = np.array([0] * 6 + [1] * 2 + [2])  # a class of 2 and a singleton class
     X = rng.standard_normal((y.size, 8)) + 3 * np.eye(3, 8)[y]
     K = X @ X.T
-    cal = _CalibratedSVC(C=1.0, cv=5, seed=0).fit(K, y)
+    cal = CalibratedSVC(C=1.0, cv=5, random_state=0).fit(K, y)
     assert cal.calibration_ == "2-fold"
     p = cal.predict_proba(K)
     assert p.shape == (9, 3) and np.all(np.isfinite(p))
     np.testing.assert_allclose(p.sum(axis=1), 1.0)
-    only_singletons = _CalibratedSVC(C=1.0).fit(K[:2, :2], np.array([0, 1]))
+    only_singletons = CalibratedSVC(C=1.0).fit(K[:2, :2], np.array([0, 1]))
     assert only_singletons.calibration_ == "in-sample"
 
 
@@ -167,24 +170,24 @@ def test_calibration_folds_keep_split_groups_whole(monkeypatch):
     K = X @ X.T / 10
     groups = np.array([f"g{i // 2}" for i in range(y.size)])
     seen = []
-    original = _CalibratedSVC._folds
+    original = CalibratedSVC._folds
 
     def spy(self, yy, gg):
         parts, k = original(self, yy, gg)
         seen.extend(parts)
         return parts, k
 
-    monkeypatch.setattr(_CalibratedSVC, "_folds", spy)
-    cal = _CalibratedSVC(C=1.0, cv=3, seed=0).fit(K, y, groups)
+    monkeypatch.setattr(CalibratedSVC, "_folds", spy)
+    cal = CalibratedSVC(C=1.0, cv=3, random_state=0).fit(K, y, groups)
     assert cal.calibration_ == "3-fold (split groups kept whole)" and len(seen) == 3
     for tr, te in seen:
         assert not set(groups[tr]) & set(groups[te])
     # the library fit passes them through the validation scheme
     feats = {"f1": X}
-    svm = FamilySVM(("f1",), probability=True, selection="validation", seed=0).fit(
-        feats, y, clusters=groups)
+    svm = FamilySVM(("f1",), probability=True, random_state=0).fit(
+        feats, y, splits=make_splits(y, "validation", split_groups=groups, seed=0))
     assert "split groups kept whole" in svm.model_.calibration_
-    fit_pos, val_pos = resolve_validation(y, None, 0.25, 0, groups)
+    fit_pos, val_pos = validation_rows(y, None, 0.25, 0, groups)
     assert not set(groups[fit_pos]) & set(groups[val_pos])
 
 
@@ -238,11 +241,12 @@ def test_fuse_scores_eq_3_6():
 
 def test_alpha_search_does_not_refit(fit_counter):
     feats, y = _blobs(spread=(2.0, 2.0, 2.0))
-    val = resolve_validation(y, None, 0.2, 0)[1]
+    val = validation_rows(y, None, 0.2, 0)[1]
     counts = []
     for alpha, grid in (("search", None), ("search", [0.0, 1.0]), (0.5, None)):
         fit_counter.clear()
-        model = TwoLevelFusion(alpha=alpha, alpha_grid=grid, selection="validation").fit(feats, y, validation=val)
+        model = TwoLevelFusion(alpha=alpha, alpha_grid=grid).fit(
+            feats, y, splits=make_splits(y, "validation", validation=val))
         counts.append(len(fit_counter))
     assert counts[0] == counts[1] == counts[2]
     # fused validation scores are Eq. 3.6 of the probabilities computed once
@@ -256,7 +260,7 @@ def test_alpha_search_does_not_refit_with_inner_cv(fit_counter):
     counts = []
     for alpha in ("search", 0.5):
         fit_counter.clear()
-        model = TwoLevelFusion(alpha=alpha).fit(feats, y, groups=groups)
+        model = TwoLevelFusion(alpha=alpha).fit(feats, y, splits=make_splits(y, subjects=groups))
         counts.append(len(fit_counter))
     assert counts[0] == counts[1]
     # every training video has a held-out fused score
@@ -268,7 +272,7 @@ def test_alpha_search_does_not_refit_with_inner_cv(fit_counter):
 def test_inner_cv_splits_hold_out_whole_subjects():
     y = np.repeat(np.arange(4), 12)
     subjects = np.tile(np.repeat(["s1", "s2", "s3"], 4), 4)
-    splits = make_splits(y, "inner_cv", groups=subjects)
+    splits = make_splits(y, "inner_cv", subjects=subjects)
     assert splits.kind == "inner_cv" and len(splits.parts) == 3
     assert "leave-one-subject-out" in splits.description
     np.testing.assert_array_equal(splits.eval_pos, np.arange(y.size))  # each row once
@@ -278,22 +282,22 @@ def test_inner_cv_splits_hold_out_whole_subjects():
     # more subjects than inner folds: grouped folds, still no subject on both sides
     many = np.tile(np.arange(8), 6).astype(str)
     y8 = np.repeat(np.arange(4), 12)
-    grouped = make_splits(y8, "inner_cv", groups=many, inner_folds=4)
+    grouped = make_splits(y8, "inner_cv", subjects=many, inner_folds=4)
     assert len(grouped.parts) == 4 and "grouped by subject" in grouped.description
     for tr, te in grouped.parts:
         assert not set(many[te]) & set(many[tr])
     np.testing.assert_array_equal(grouped.eval_pos, np.arange(y8.size))
     # one subject: stratified folds of videos, seeded
-    one = make_splits(y, "inner_cv", groups=np.full(y.size, "s1"), seed=3)
+    one = make_splits(y, "inner_cv", subjects=np.full(y.size, "s1"), seed=3)
     assert "stratified" in one.description and len(one.parts) == 5
-    again = make_splits(y, "inner_cv", groups=np.full(y.size, "s1"), seed=3)
+    again = make_splits(y, "inner_cv", subjects=np.full(y.size, "s1"), seed=3)
     for (a, b), (c, d) in zip(one.parts, again.parts):
         np.testing.assert_array_equal(a, c)
         np.testing.assert_array_equal(b, d)
     # one subject whose videos come in pairs (a clip and its flipped copy):
     # the stratified folds keep each pair on one side
     pairs = np.array([f"v{i // 2}" for i in range(y.size)])
-    kept = make_splits(y, "inner_cv", groups=np.full(y.size, "s1"), seed=3, clusters=pairs)
+    kept = make_splits(y, "inner_cv", subjects=np.full(y.size, "s1"), seed=3, split_groups=pairs)
     assert "split groups whole" in kept.description and len(kept.parts) == 5
     np.testing.assert_array_equal(kept.eval_pos, np.arange(y.size))
     for tr, te in kept.parts:
@@ -302,8 +306,8 @@ def test_inner_cv_splits_hold_out_whole_subjects():
     # without the groups the plain folds do split pairs (what the groups prevent)
     assert any(set(pairs[te]) & set(pairs[tr]) for tr, te in one.parts)
     # single-video groups change nothing
-    plain = make_splits(y, "inner_cv", groups=np.full(y.size, "s1"), seed=3,
-                        clusters=np.arange(y.size).astype(str))
+    plain = make_splits(y, "inner_cv", subjects=np.full(y.size, "s1"), seed=3,
+                        split_groups=np.arange(y.size).astype(str))
     for (a, b), (c, d) in zip(one.parts, plain.parts):
         np.testing.assert_array_equal(a, c)
         np.testing.assert_array_equal(b, d)
@@ -320,7 +324,8 @@ def test_inner_cv_probabilities_are_out_of_fold():
     # less confident in its true class than the final model's in-sample ones
     feats, y = _blobs(spread=(2.0, 2.0, 2.0))
     groups = np.arange(y.size) % 3
-    clf = FamilySVM(("f1",), probability=True, C_grid=(100.0,)).fit(feats, y, groups=groups)
+    clf = FamilySVM(("f1",), probability=True, C_grid=(100.0,)).fit(
+        feats, y, splits=make_splits(y, subjects=groups))
     assert clf.selection_.startswith("leave-one-subject-out")
     held_out = clf.val_proba_
     in_sample = clf.predict_proba(feats)
@@ -329,12 +334,12 @@ def test_inner_cv_probabilities_are_out_of_fold():
     truth = np.searchsorted(clf.classes_, y)
     assert held_out[np.arange(y.size), truth].mean() < in_sample[np.arange(y.size), truth].mean()
     with pytest.raises(ValueError, match="refit='fit' applies to selection='validation'"):
-        FamilySVM(("f1",), refit="fit").fit(feats, y, groups=groups)
+        FamilySVM(("f1",), refit="fit").fit(feats, y, splits=make_splits(y, subjects=groups))
 
 
 def test_two_level_fusion_modes_and_predictions():
     feats, y = _blobs(spread=(1.5, 1.5, 1.5))
-    model = TwoLevelFusion(seed=0).fit(feats, y)
+    model = TwoLevelFusion(random_state=0).fit(feats, y)
     assert model.mode_ == "two_level" and 0.0 <= model.alpha_ <= 1.0
     assert model.alpha_curve_.shape == (101,)
     assert model.clf1_.families_ == ("f1", "f2") and model.clf2_.families_ == ("f3",)
@@ -354,9 +359,10 @@ def test_two_level_fusion_modes_and_predictions():
 
 def test_refit_policy():
     feats, y = _blobs()
-    fit, val = resolve_validation(y, None, 0.2, 0)
-    on_fit = FamilySVM(("f1",), refit="fit", selection="validation").fit(feats, y, validation=val)
-    on_train = FamilySVM(("f1",), refit="train", selection="validation").fit(feats, y, validation=val)
+    fit, val = validation_rows(y, None, 0.2, 0)
+    splits = make_splits(y, "validation", validation=val)
+    on_fit = FamilySVM(("f1",), refit="fit").fit(feats, y, splits=splits)
+    on_train = FamilySVM(("f1",), refit="train").fit(feats, y, splits=splits)
     assert len(on_fit.train_bank_) == fit.size
     assert len(on_train.train_bank_) == y.size
 
@@ -393,5 +399,8 @@ def test_predict_proba_needs_probability():
     feats, y = _blobs()
     svm = FamilySVM(("f1",)).fit(feats, y)
     assert svm.predict(feats).shape == y.shape
-    with pytest.raises(AttributeError, match="probability=True"):
+    assert not hasattr(svm, "predict_proba")                 # available_if
+    with pytest.raises(AttributeError, match="has no attribute 'predict_proba'") as info:
         svm.predict_proba(feats)
+    assert "needs FamilySVM(probability=True)" in str(info.value.__cause__)
+    assert hasattr(FamilySVM(probability=True), "predict_proba")
