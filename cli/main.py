@@ -56,7 +56,7 @@ def friendly_errors(func):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show Python tracebacks on errors.")
-@click.version_option("0.1.0", prog_name="adl")
+@click.version_option(package_name="adl", prog_name="adl")
 def main(debug):
     """adl — Activities of Daily Living recognition in RGB-D video
     (S. Das, "Spatio-temporal attention mechanisms for activity recognition", Inria 2020)."""
