@@ -503,7 +503,8 @@ def _read_cad120_labeling(path: Path, ids: Dict[str, int]) -> Dict[str, List[str
                                   "<affordance>,...'", short_repr(s), line=i)
         sid = fields[0]
         if sid not in ids:
-            raise DataFormatError(path, "a sequence id listed in activityLabel.txt "
+            raise DataFormatError(path, "a sequence id listed in "
+                                  f"{path.with_name('activityLabel.txt')} "
                                   f"({', '.join(sorted(ids)) or 'none'})", short_repr(sid), line=i)
         start = _parse_int(path, i, fields[1], "start frame (field 2)")
         end = _parse_int(path, i, fields[2], "end frame (field 3)")

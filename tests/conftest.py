@@ -5,15 +5,22 @@
 - ``tiny_cad120``: a synthetic CAD-120 dataset in its native format, 3 subjects
   x 3 classes x 1 video, 16 frames at 160x120 (written once per session; treat
   it as read-only).
+- ``tiny_writer``: :func:`write_tiny_cad120`, for a test that needs its own
+  variant of the synthetic dataset (another seed, more subjects or frames).
 - ``tiny_cache``: the features stage run once per session on ``tiny_cad120``
   with ``small_config()`` (read-only); ``tiny_cache_copy`` is a private copy of
   it for a test that writes into the cache.
+- ``cache_snapshot``: :func:`snapshot`, every file of a cache as comparable
+  values (byte for byte), to prove two caches identical.
 """
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
+from typing import Dict
 
+import numpy as np
 import pytest
 
 TINY_CLASSES = ("having_meal", "taking_medicine", "stacking_objects")
@@ -37,13 +44,68 @@ def make_small_config(**over):
     return FeaturesConfig(**base)
 
 
-def write_tiny_cad120(root: Path, seed: int = 1, classes=TINY_CLASSES) -> Path:
-    """3 subjects x len(classes) classes x 1 video, 16 frames at 160x120."""
+def write_tiny_cad120(root: Path, seed: int = 1, classes=TINY_CLASSES, **over) -> Path:
+    """A synthetic CAD-120 dataset in its native format under ``root``.
+
+    Parameters
+    ----------
+    root : Path
+        Folder to write (created).
+    seed : int
+        Generator seed.
+    classes : sequence of str
+        CAD-120 activity names, one video per class and subject by default.
+    **over
+        Replaces :func:`adl.data.synth.generate`'s arguments of the tiny
+        dataset: ``subjects=3``, ``frames=16``, ``image_size=(160, 120)``,
+        ``videos_per_class=1``.
+
+    Returns
+    -------
+    Path
+        ``root``.
+    """
     from adl.data.synth import generate
 
-    generate("cad120", root, seed=seed, subjects=3, frames=16, image_size=(160, 120),
-             classes=list(classes))
+    kwargs = dict(subjects=3, frames=16, image_size=(160, 120), videos_per_class=1)
+    kwargs.update(over)
+    generate("cad120", root, seed=seed, classes=list(classes), **kwargs)
     return root
+
+
+def snapshot(cache: Path) -> Dict[str, object]:
+    """Every file of a cache as values that compare equal only when the files do.
+
+    ``.npz`` entries give each array's (dtype, shape, raw bytes) and, under
+    ``<name>#bytes``, the file's bytes (its metadata member included); JSON
+    files are parsed; anything else is its raw bytes.
+
+    Parameters
+    ----------
+    cache : Path
+        A cache root (or any folder).
+
+    Returns
+    -------
+    dict
+        Path relative to ``cache`` -> comparable value, in sorted path order.
+    """
+    out: Dict[str, object] = {}
+    for path in sorted(Path(cache).rglob("*")):
+        if not path.is_file():
+            continue
+        rel = str(path.relative_to(cache))
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                members = {name: z[name] for name in z.files}
+            out[rel] = {name: (str(v.dtype), v.shape, v.tobytes()) if isinstance(v, np.ndarray)
+                        else bytes(v) for name, v in members.items()}
+            out[rel + "#bytes"] = path.read_bytes()
+        elif path.suffix == ".json":
+            out[rel] = json.loads(path.read_text())
+        else:
+            out[rel] = path.read_bytes()
+    return out
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +117,12 @@ def small_config():
 def tiny_writer():
     """:func:`write_tiny_cad120`, for a test that needs its own variant."""
     return write_tiny_cad120
+
+
+@pytest.fixture(scope="session")
+def cache_snapshot():
+    """:func:`snapshot`, to compare two caches file by file."""
+    return snapshot
 
 
 @pytest.fixture(scope="session")

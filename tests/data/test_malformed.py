@@ -369,8 +369,8 @@ def test_cad120_duplicate_ids_across_subjects(tmp_path):
 @pytest.mark.parametrize("row, expected, found", [
     ("0510175411,1,5", "a segment line '<id>,<start>,<end>,<sub-activity>,<affordance>,...'",
      "'0510175411,1,5'"),
-    ("0999999999,1,5,reaching", "a sequence id listed in activityLabel.txt (0510175411)",
-     "'0999999999'"),
+    ("0999999999,1,5,reaching", "a sequence id listed in {folder}/activityLabel.txt "
+     "(0510175411)", "'0999999999'"),
     ("0510175411,one,5,reaching", "an integer start frame (field 2)", "'one'"),
     ("0510175411,1,5.5,reaching", "an integer end frame (field 3)", "'5.5'"),
     ("0510175411,6,5,reaching", "1 <= start frame <= end frame (1-based)", "start 6, end 5"),
@@ -379,6 +379,7 @@ def test_cad120_malformed_labeling(tmp_path, row, expected, found):
     a = _cad120(tmp_path)
     p = a / "labeling.txt"
     p.write_text("0510175411,1,2,reaching,reachable\n" + row + "\n")
+    expected = expected.format(folder=a)
     with pytest.raises(DataFormatError, match=_where(p, 2) + re.escape(expected) + ", found " +
                        re.escape(found)):
         read_cad120(tmp_path)

@@ -1,4 +1,6 @@
-"""Subprocess helper for tests/features/test_store.py (not a test module).
+"""Subprocess helper for tests/features/test_store.py (not a test module):
+run as a script in a child process, and imported by the test (its folder is
+on pytest's ``pythonpath``) for :func:`worker_key` and :func:`expected`.
 
 Usage::
 
@@ -11,14 +13,11 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from adl.features import store as store_mod  # noqa: E402
-from adl.features.store import FeatureStore, StageKey  # noqa: E402
+from adl.features import store as store_mod
+from adl.features.store import FeatureStore, StageKey
 
 DATASET = "toy"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import dataclasses
 import errno
 import hashlib
-import importlib.util
 import json
 import os
 import re
@@ -22,10 +21,12 @@ from adl.data.errors import StoreError, UnsafePathError
 from adl.features import store as store_mod
 from adl.features.store import FeatureStore, StageKey, compute_missing
 
-WORKER = Path(__file__).with_name("_store_worker.py")
-_spec = importlib.util.spec_from_file_location("_store_worker", WORKER)
-worker = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(worker)
+# the child-process writer/reader; its folder is on the test path (setup.cfg's
+# [tool:pytest] pythonpath), so the entries it writes are checked with its own
+# definitions
+import _store_worker as worker  # noqa: E402
+
+WORKER = Path(worker.__file__)
 
 
 @pytest.fixture

@@ -7,13 +7,10 @@ import numpy as np
 import pytest
 from sklearn.svm import LinearSVC
 
-from adl.data.synth import generate
-from adl.features import pipeline as P
 from adl.features.f1 import F1Config
 from adl.features.f2 import F2Config
 from adl.features.f3 import F3Config
-
-pytestmark = pytest.mark.slow
+from adl.features.pipeline import FisherConfig, load_fold_features, run_features
 
 PAIRS = {"appearance": ("having_meal", "taking_medicine"),
          "order": ("stacking_objects", "unstacking_objects"),
@@ -21,18 +18,20 @@ PAIRS = {"appearance": ("having_meal", "taking_medicine"),
 
 
 @pytest.fixture(scope="module")
-def folds(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sep") / "cad120"
-    generate("cad120", root, seed=3, subjects=4, videos_per_class=2, frames=20,
-             image_size=(160, 120), classes=[c for p in PAIRS.values() for c in p])
-    cfg = P.FeaturesConfig(
+def folds(tmp_path_factory, tiny_writer, small_config):
+    """4 subjects x 6 classes x 2 videos of 20 frames, features a little
+    larger than the suite's small configuration (the pairs need them)."""
+    root = tiny_writer(tmp_path_factory.mktemp("sep") / "cad120", seed=3,
+                       classes=[c for p in PAIRS.values() for c in p], subjects=4,
+                       videos_per_class=2, frames=20)
+    cfg = small_config(
         f1=F1Config(backbone="resnet18", weights="random", input_size=64, batch_size=40),
         f2=F2Config(max_scales=2, trajectory_length=8),
         f3=F3Config(hidden=32, max_epochs=30, patience=8, max_len=20),
-        fisher=P.FisherConfig(n_components=16, n_samples=20000), seed=0)
+        fisher=FisherConfig(n_components=16, n_samples=20000))
     cache = root.parent / "cache"
-    P.run_features("cad120", root, cache, cfg, jobs=2, progress=False, log=lambda m: None)
-    return P.load_fold_features(cache, "cad120")
+    run_features("cad120", root, cache, cfg, jobs=2, progress=False, log=lambda m: None)
+    return load_fold_features(cache, "cad120")
 
 
 def pair_accuracy(folds, family, pair):

@@ -2,11 +2,7 @@
 a different seed a different one (the demo at a reduced size, same code path)."""
 import json
 
-import pytest
-
 from adl.cli.demo import run_demo
-
-pytestmark = pytest.mark.slow
 
 SMALL = dict(subjects=3, videos_per_class=1, frames=20, image_size=(160, 120),
              classes=["having_meal", "taking_medicine", "stacking_objects", "unstacking_objects"])

@@ -15,9 +15,7 @@ from adl.data.errors import AdlError, UnsafePathError
 from adl.data.manifest import read_manifest, write_manifest
 from adl.features.store import FeatureStore, StageKey
 
-pytestmark = pytest.mark.slow
-
-SETTINGS = settings(max_examples=200, deadline=2000, derandomize=True, database=None,
+SETTINGS = settings(max_examples=200, deadline=None, derandomize=True, database=None,
                     suppress_health_check=list(HealthCheck))
 
 # path-like strings biased towards escapes
