@@ -10,7 +10,8 @@ from sklearn.svm import LinearSVC
 from adl.features.f1 import F1Config
 from adl.features.f2 import F2Config
 from adl.features.f3 import F3Config
-from adl.features.pipeline import FisherConfig, load_fold_features, run_features
+from adl.features.cache_reader import load_fold_features
+from adl.features.pipeline import FisherConfig, run_features
 
 PAIRS = {"appearance": ("having_meal", "taking_medicine"),
          "order": ("stacking_objects", "unstacking_objects"),

@@ -70,9 +70,10 @@ def temp_files(cache: Path) -> List[Path]:
 def fusion_report(cache: Path, out: Path) -> dict:
     """``adl fuse --alpha-search`` on a CAD-120 cache, as report.json without
     its wall-time field (the only value that may differ between runs)."""
-    from adl.features.pipeline import load_fold_features
-    from adl.fusion import run_fusion
-    report = dict(run_fusion(load_fold_features(cache, "cad120"), out, alpha_search=True, seed=0))
+    from adl.features.cache_reader import load_fold_features
+    from adl.fusion import FusionConfig, run_fusion
+    report = dict(run_fusion(load_fold_features(cache, "cad120"), out,
+                             FusionConfig(alpha_search=True, seed=0)))
     report.pop("seconds")
     return report
 

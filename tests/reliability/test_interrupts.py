@@ -20,11 +20,17 @@ KILL_SEED = 20261125
 
 @pytest.fixture(scope="module")
 def reference(tiny_cad120, tmp_path_factory, adl_cli, cache_snapshot, cad120_fusion_report):
-    """One uninterrupted run: its cache snapshot and fusion report."""
+    """One uninterrupted run of ``adl features`` (in this process, through
+    click's runner; the runs compared with it are child processes): its cache
+    snapshot and fusion report."""
+    from click.testing import CliRunner
+
+    from adl.cli.main import main
+
     base = tmp_path_factory.mktemp("interrupts")
     cache = base / "reference"
-    done = adl_cli.run(adl_cli.features_command(tiny_cad120, cache))
-    assert done.returncode == 0, done.stderr
+    done = CliRunner().invoke(main, adl_cli.features_args(tiny_cad120, cache))
+    assert done.exit_code == 0, done.output
     snap = cache_snapshot(cache)
     return {"root": tiny_cad120, "cache": cache, "snapshot": snap,
             "n_entries": sum(name.endswith(".npz") for name in snap),
@@ -78,10 +84,16 @@ def _kill_after_entries(proc, cache, k, timeout=300.0):
 
 def test_kill_at_random_moments_then_resume(reference, tmp_path, adl_cli, assert_same_cache,
                                             cad120_fusion_report):
-    """SIGKILL at 5 seeded random points of a run (after its k-th entry, k
-    drawn from 1 .. n - 1 of the n entries of a complete cache); every re-run
-    completes and the final cache (bit for bit) and fusion report equal the
-    uninterrupted run's."""
+    """SIGKILL at 5 seeded random points of a run in a child process (after
+    its k-th entry, k drawn from 1 .. n - 1 of the n entries of a complete
+    cache); every re-run completes and the final cache equals the
+    uninterrupted run's bit for bit (so does the fusion report, checked on
+    the last).  The re-runs run in this process (``adl features`` through
+    click's runner: the same code without a second interpreter start-up)."""
+    from click.testing import CliRunner
+
+    from adl.cli.main import main
+
     n = reference["n_entries"]
     moments = sorted(random.Random(KILL_SEED).sample(range(1, n), N_KILLS))
     for i, k in enumerate(moments):
@@ -92,10 +104,10 @@ def test_kill_at_random_moments_then_resume(reference, tmp_path, adl_cli, assert
             f"the run finished before its kill after entry {k} of {n}"
         # whatever the moment, every visible entry is complete
         assert _readable_entries(cache) >= k
-        done = adl_cli.run(adl_cli.features_command(reference["root"], cache))
-        assert done.returncode == 0, f"re-run {i} after a kill at entry {k} failed:\n{done.stderr}"
+        done = CliRunner().invoke(main, adl_cli.features_args(reference["root"], cache))
+        assert done.exit_code == 0, f"re-run {i} after a kill at entry {k} failed:\n{done.output}"
         assert_same_cache(cache)
-        assert cad120_fusion_report(cache, tmp_path / f"report_{i}") == reference["report"]
+    assert cad120_fusion_report(cache, tmp_path / "report") == reference["report"]
     print(f"killed after entries {moments} of {n}")
 
 
