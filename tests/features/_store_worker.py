@@ -4,8 +4,8 @@ on pytest's ``pythonpath``) for :func:`worker_key` and :func:`expected`.
 
 Usage::
 
-    python _store_worker.py write ROOT N SIZE [--slow] [--start T]
-    python _store_worker.py read ROOT N SIZE SECONDS [--start T]
+    python _store_worker.py write ROOT N SIZE [--slow] [--go PATH]
+    python _store_worker.py read ROOT N SIZE STOP_PATH [--go PATH]
     python _store_worker.py digest STAGE VERSION CONFIG_JSON
 """
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -45,10 +46,38 @@ def _slow_write_npy(fh, arr):
     np.lib.format.write_array(Slow(), arr, allow_pickle=False)
 
 
-def _wait(argv):
-    if "--start" in argv:
-        start = float(argv[argv.index("--start") + 1])
-        time.sleep(max(0.0, start - time.time()))
+def _option(argv, name):
+    return argv[argv.index(name) + 1] if name in argv else None
+
+
+def _wait_for_go(argv) -> None:
+    """With ``--go PATH``: say ``ready``, then wait until PATH exists (the
+    test creates it once every process is ready, so all start together)."""
+    go = _option(argv, "--go")
+    if go is None:
+        return
+    print("ready", flush=True)
+    while not Path(go).exists():
+        time.sleep(0.001)
+
+
+def _read_until(store, key, n: int, size: int, stop: Path) -> dict:
+    """Read random items until ``stop`` exists and at least one item was read
+    whole; every item read must be complete and equal to :func:`expected`."""
+    counts = {"ok": 0, "missing": 0}
+    rng = np.random.default_rng(0)
+    while not (stop.exists() and counts["ok"] > 0):
+        i = int(rng.integers(n))
+        try:
+            got = store.get(key, f"item_{i}", mmap=bool(i % 2))
+        except KeyError:
+            counts["missing"] += 1
+            continue
+        want = expected(i, size)
+        if sorted(got) != sorted(want) or any(not np.array_equal(got[k], want[k]) for k in want):
+            raise SystemExit(f"MISMATCH item_{i}")
+        counts["ok"] += 1
+    return counts
 
 
 def main(argv):
@@ -59,7 +88,7 @@ def main(argv):
     root, n, size = argv[1], int(argv[2]), int(argv[3])
     store = FeatureStore(root, DATASET)
     key = worker_key(size)
-    _wait(argv)
+    _wait_for_go(argv)
     if mode == "write":
         if "--slow" in argv:
             store_mod._write_npy = _slow_write_npy
@@ -69,27 +98,9 @@ def main(argv):
             print(f"done item_{i}", flush=True)
         return 0
     if mode == "read":
-        seconds = float(argv[4])
-        counts = {"ok": 0, "missing": 0}
-        rng = np.random.default_rng(0)
-        end = time.time() + seconds
-        while time.time() < end:
-            i = int(rng.integers(n))
-            try:
-                got = store.get(key, f"item_{i}", mmap=bool(i % 2))
-            except KeyError:
-                counts["missing"] += 1
-                continue
-            want = expected(i, size)
-            if sorted(got) != sorted(want) or any(
-                    not np.array_equal(got[k], want[k]) for k in want):
-                print(f"MISMATCH item_{i}", flush=True)
-                return 1
-            counts["ok"] += 1
-        print(json.dumps(counts), flush=True)
+        print(json.dumps(_read_until(store, key, n, size, Path(argv[4]))), flush=True)
         return 0
     raise SystemExit(f"unknown mode {mode!r}")
-
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

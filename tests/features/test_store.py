@@ -486,15 +486,29 @@ def test_threads_writing_the_same_item(store, key):
 
 
 def test_two_processes_write_the_same_items(tmp_path):
+    """Two writers of the same 40 items and a reader start together (each
+    says it is ready, then all are released at once); the reader reads
+    until both writers are done and never sees a partial or mixed entry."""
     n, size = 40, 50_000
-    start = time.time() + 1.0
-    procs = [_run_worker("write", tmp_path, n, size, "--start", start) for _ in range(2)]
-    procs.append(_run_worker("read", tmp_path, n, size, 1.5, "--start", start))
-    outs = [p.communicate(timeout=60) for p in procs]
-    for p, (out, err) in zip(procs, outs):
+    go, stop = tmp_path / "go", tmp_path / "stop"
+    procs = [_run_worker("write", tmp_path, n, size, "--go", go) for _ in range(2)]
+    procs.append(_run_worker("read", tmp_path, n, size, stop, "--go", go))
+    try:
+        for p in procs:
+            line = p.stdout.readline().strip()
+            assert line == "ready", line + p.stderr.read()
+        go.touch()
+        writers = [p.communicate(timeout=120) for p in procs[:2]]
+        stop.touch()
+        reader = procs[2].communicate(timeout=120)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait(timeout=30)
+    for p, (out, err) in zip(procs, writers + [reader]):
         assert p.returncode == 0, err + out
-    reads = json.loads(outs[2][0].strip().splitlines()[-1])
-    assert reads["ok"] > 0  # the reader saw entries while they were being replaced
+    reads = json.loads(reader[0].strip().splitlines()[-1])
+    assert reads["ok"] > 0
     store = FeatureStore(tmp_path, worker.DATASET)
     key = worker.worker_key(size)
     assert store.keys(key) == sorted(f"item_{i}" for i in range(n))
