@@ -14,6 +14,9 @@ import click
 from adl.data.errors import AdlError
 from adl.data.protocols import DEFAULT_VALIDATION_FRACTION
 from adl.data.registry import DATASETS
+from adl.features.cnn import BACKBONES
+from adl.features.config import F1Config, F2Config, F3Config, FeaturesConfig, FisherConfig
+from adl.features.folds import FAMILIES
 from adl.fusion.config import SELECTIONS, FusionConfig
 
 DATASET_NAMES = tuple(DATASETS)
@@ -183,50 +186,62 @@ def convert_biisc(src, out):
     _print_conversion(biisc_to_manifest(Path(src), Path(out)))
 
 
+# The features command's defaults are the configuration dataclasses' own.
+_F1, _F2, _F3, _FISHER = F1Config(), F2Config(), F3Config(), FisherConfig()
+
+
 @main.command()
 @click.option("--dataset", type=click.Choice(DATASET_NAMES), required=True)
 @click.option("--root", type=click.Path(), default=None, help="Dataset root (default $ADL_DATA/<dataset>).")
 @click.option("--cache", type=click.Path(file_okay=False), default=None,
               help="Cache root (default $ADL_CACHE or ./cache); entries go to CACHE/<dataset>/.")
-@click.option("--only", default="f1,f2,f3", show_default=True, help="Feature families to compute.")
+@click.option("--only", default=",".join(FAMILIES), show_default=True,
+              help="Feature families to compute.")
 @click.option("--train-subjects", default=None, help="Explicit training subjects, e.g. 1,3,5,7,9 "
               "(default: leave-one-subject-out).")
-@click.option("--weights", default="imagenet", show_default=True,
+@click.option("--weights", default=_F1.weights, show_default=True,
               help="F1 backbone weights: imagenet (torchvision file in the torch cache), a file path, "
                    "or random (tests and demos only).")
-@click.option("--backbone", type=click.Choice(["resnet152", "resnet50", "resnet18"]),
-              default="resnet152", show_default=True)
-@click.option("--input-size", type=int, default=224, show_default=True, help="F1 crop side in pixels.")
-@click.option("--frame-stride", type=int, default=1, show_default=True, help="F1: every N-th frame.")
-@click.option("--trajectory-length", type=int, default=15, show_default=True, help="F2: L.")
-@click.option("--max-scales", type=int, default=8, show_default=True, help="F2: spatial scales.")
+@click.option("--backbone", type=click.Choice(tuple(BACKBONES)),
+              default=_F1.backbone, show_default=True)
+@click.option("--input-size", type=int, default=_F1.input_size, show_default=True,
+              help="F1 crop side in pixels.")
+@click.option("--frame-stride", type=int, default=_F1.frame_stride, show_default=True,
+              help="F1: every N-th frame.")
+@click.option("--trajectory-length", type=int, default=_F2.trajectory_length, show_default=True,
+              help="F2: L.")
+@click.option("--max-scales", type=int, default=_F2.max_scales, show_default=True,
+              help="F2: spatial scales.")
 @click.option("--no-hog", is_flag=True, help="F2: motion-only descriptors (thesis Fig. 3.1).")
-@click.option("--f2-max-width", type=click.IntRange(min=32), default=None,
+@click.option("--f2-max-width", type=click.IntRange(min=32), default=_F2.max_width,
               help="F2: shrink wider frames to this width first (e.g. 320: 640x480 video at "
                    "320x240, about 3x faster; not in the thesis). Default: frames as they are.")
-@click.option("--gmm-size", type=int, default=256, show_default=True, help="F2: GMM components K.")
-@click.option("--gmm-samples", type=int, default=256000, show_default=True,
+@click.option("--gmm-size", type=int, default=_FISHER.n_components, show_default=True,
+              help="F2: GMM components K.")
+@click.option("--gmm-samples", type=int, default=_FISHER.n_samples, show_default=True,
               help="F2: training descriptors sampled to fit PCA + GMM.")
-@click.option("--gmm-iter", type=click.IntRange(min=1), default=30, show_default=True,
+@click.option("--gmm-iter", type=click.IntRange(min=1), default=_FISHER.max_iter, show_default=True,
               help="F2: EM iterations of each GMM (tolerance 1e-3 may stop earlier).")
 @click.option("--f2-mirror", is_flag=True,
               help="F2: Fisher vectors of each video's descriptors and their left-right mirror "
                    "images (handedness-invariant F2; not in the thesis).")
 @click.option("--lstm-units", type=int, default=None,
               help="F3: LSTM hidden units (default: the thesis's value for the dataset).")
-@click.option("--lstm-epochs", type=int, default=60, show_default=True)
-@click.option("--lstm-max-len", type=int, default=100, show_default=True,
+@click.option("--lstm-epochs", type=int, default=_F3.max_epochs, show_default=True)
+@click.option("--lstm-max-len", type=int, default=_F3.max_len, show_default=True,
               help="F3: sequences are resampled to at most this many steps.")
-@click.option("--augment/--no-augment", default=False, show_default=True,
+@click.option("--augment/--no-augment", default=_F3.augment, show_default=True,
               help="F3: skeleton augmentation during training.")
-@click.option("--mirror/--no-mirror", default=True, show_default=True,
+@click.option("--mirror/--no-mirror", default=_F3.mirror, show_default=True,
               help="F3: also train the LSTM on left-right mirrored skeletons (not in the thesis; "
                    "--no-mirror is the thesis's plain training).")
 @click.option("--jobs", type=int, default=1, show_default=True, help="Parallel workers for F2.")
 @click.option("--scheduler", default=None, help="Dask scheduler address for per-video work.")
 @click.option("--media-root", type=click.Path(exists=True, file_okay=False), default=None,
               help="manifest only: folder that relative media paths resolve against.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seeds the split, the F1 part selection, F2's encoder, F3's LSTM and random "
+                   "F1 weights.")
 @friendly_errors
 def features(dataset, root, cache, only, train_subjects, weights, backbone, input_size,
              frame_stride, trajectory_length, max_scales, no_hog, f2_max_width, gmm_size,
@@ -234,10 +249,7 @@ def features(dataset, root, cache, only, train_subjects, weights, backbone, inpu
              scheduler, media_root, seed):
     """Compute (or resume) F1, F2, F3 for every fold of DATASET."""
     from adl.data.protocols import parse_subject_list
-    from adl.features.f1 import F1Config
-    from adl.features.f2 import F2Config
-    from adl.features.f3 import F3Config
-    from adl.features.pipeline import FeaturesConfig, FisherConfig, run_features
+    from adl.features.pipeline import run_features
     root = root or _default_root(dataset)
     cache = cache or _default_cache()
     families = tuple(f.strip() for f in only.split(",") if f.strip())
@@ -357,7 +369,7 @@ def format_table(report: dict) -> str:
 @friendly_errors
 def predict(model, dataset, root, video, cache, media_root):
     """Classify one sequence with a saved model."""
-    from adl.features.predict import predict_one
+    from adl.fusion.predict import predict_one
     root = root or _default_root(dataset)
     cache = cache or _default_cache()
     label, scores = predict_one(model, dataset, root, video, cache,

@@ -1,6 +1,6 @@
 """Compiled (numba) kernels of F2's hot loops.
 
-* :func:`tube_cells_kernel` (:func:`features.idt_descriptors.tube_cells`):
+* :func:`tube_cells_kernel` (:func:`adl.features.idt_descriptors.tube_cells`):
   one pass over the rows of a frame builds the integral histograms of all
   channels (HOG 8, HOF 8 + "no motion", MBHx 8, MBHy 8) *one row at a time*
   and copies each point's patch corners out of the row as the sweep reaches
@@ -238,7 +238,7 @@ def median_flow_at(flow, xi, yi, out):  # pragma: no cover - compiled
 
 @nb.njit(cache=True, nogil=True, boundscheck=False)
 def dense_sample_kernel(eig, occupied, step, threshold):  # pragma: no cover - compiled
-    """The grid candidates of :func:`features.trajectories.dense_sample`, (M, 2) float32.
+    """The grid candidates of :func:`adl.features.trajectories.dense_sample`, (M, 2) float32.
 
     A cell's centre is kept when its eigenvalue is above ``threshold``
     (float32, as numpy compares a float32 image with a Python float) and no
@@ -299,8 +299,8 @@ def emit_kernel(points, disp, alive, scale, compensate, min_disp, min_var, max_v
                 max_dis):  # pragma: no cover - compiled
     """The finished trajectories (rows of ``points``) that survive pruning, their shape and mean.
 
-    :func:`features.trajectories.camera_motion_filter` (when ``compensate``)
-    then :func:`features.trajectories.trajectory_validity` on the live rows,
+    :func:`adl.features.trajectories.camera_motion_filter` (when ``compensate``)
+    then :func:`adl.features.trajectories.trajectory_validity` on the live rows,
     with numpy's float32 arithmetic and summation orders (the results are
     those functions' exactly); the thresholds are float32, as numpy compares
     float32 arrays with Python floats.  Returns ``(rows, shape (k, L, 2),

@@ -55,7 +55,7 @@ def joints_2d(source: Union[VideoRecord, SkeletonSequence], camera: Optional[str
 
     Uses the skeleton's own ``screen`` coordinates when the dataset ships them
     (MSRDailyActivity3D), otherwise projects the 3D joints with the camera
-    model (``camera`` or the record's ``camera``; see :mod:`data.geometry`).
+    model (``camera`` or the record's ``camera``; see :mod:`adl.data.geometry`).
     """
     if isinstance(source, VideoRecord):
         camera = camera or source.camera

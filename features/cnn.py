@@ -251,7 +251,7 @@ class FrameDescriptors:
     ----------
     features : ndarray, shape (T', 5, d), float32
         ``z_it`` per processed frame and part (order of
-        :data:`features.body_parts.PART_NAMES`).
+        :data:`adl.features.body_parts.PART_NAMES`).
     frame_indices : ndarray, shape (T',), int64
         0-based RGB frame index of each row.
     """
@@ -333,7 +333,8 @@ class FrameDescriptorExtractor:
     @classmethod
     def from_config(cls, config, *, allow_download: bool = False, device: str = "cpu",
                     num_threads: Optional[int] = None) -> "FrameDescriptorExtractor":
-        """The extractor an :class:`features.f1.F1Config` describes."""
+        """The extractor an :class:`adl.features.f1.F1Config` describes (the one
+        F1 uses: :class:`adl.features.video_stages.F1VideoComputer`)."""
         return cls(config.backbone, config.weights, input_size=config.input_size,
                    batch_size=config.batch_size, precision=config.precision,
                    channels_last=config.channels_last, frame_stride=config.frame_stride,
@@ -408,7 +409,7 @@ class FrameDescriptorExtractor:
         source : FrameSource
             The video or frame folder.
         boxes : ndarray, shape (T, 5, 4)
-            From :func:`features.body_parts.part_boxes`.
+            From :func:`adl.features.body_parts.part_boxes`.
         frame_ids : sequence of int, shape (T,), optional
             RGB frame index of each row of ``boxes`` (the skeleton's
             ``frame_ids``); default ``0..T-1``.  Only these frames are
@@ -501,43 +502,3 @@ class FrameDescriptorExtractor:
         return FrameDescriptors(
             features=np.ascontiguousarray(feats[: n_frames * N_PARTS].reshape(n_frames, N_PARTS, -1)),
             frame_indices=np.asarray(indices[:n_frames], dtype=np.int64))
-
-
-def record_frame_descriptors(record, extractor: FrameDescriptorExtractor, *, margin: float = 0.15,
-                             hand_size: float = 0.5) -> FrameDescriptors:
-    """Frame descriptors of one :class:`data.record.VideoRecord` (F1, fold-independent).
-
-    2D joints come from the skeleton's screen coordinates or the record's
-    camera model (:func:`features.body_parts.joints_2d`); projected joints
-    are rescaled when the camera's nominal image size differs from the
-    decoded frames' size.  Boxes follow
-    :func:`features.body_parts.part_boxes`; the frames processed are the
-    skeleton's ``frame_ids`` (every ``frame_stride``-th).
-
-    Raises
-    ------
-    ValueError
-        The record has no RGB or no skeleton (body parts cannot be located).
-    """
-    from adl.data.geometry import get_camera
-
-    from .body_parts import joints_2d, part_boxes
-
-    if not record.has_rgb:
-        raise ValueError(f"video {record.video_id!r}: F1 needs RGB frames, the record has none")
-    if not record.has_skeleton:
-        raise ValueError(f"video {record.video_id!r}: F1 crops body parts from the skeleton, "
-                         f"the record has none")
-    layout = record.joint_layout
-    if layout is None:
-        raise ValueError(f"video {record.video_id!r}: no joint layout to find hands and body")
-    source = FrameSource(record.rgb, record.rgb_glob)
-    skel = record.load_skeleton()
-    j2d = joints_2d(skel, record.camera)
-    width, height = source.frame_size()
-    if skel.screen is None and record.camera:
-        cam_w, cam_h = get_camera(record.camera).image_size
-        if (cam_w, cam_h) != (width, height):
-            j2d = j2d * np.array([width / cam_w, height / cam_h], dtype=np.float32)
-    boxes = part_boxes(j2d, layout, (width, height), margin=margin, hand_size=hand_size)
-    return extractor.extract(source, boxes, skel.frame_ids)

@@ -2,7 +2,7 @@
 
 Fold-independent (cache per video):
 
-* frame descriptors ``z_it`` of the five parts (:mod:`features.cnn`);
+* frame descriptors ``z_it`` of the five parts (:mod:`adl.features.cnn`);
 * :func:`pool_video` -- the video descriptor ``[min z, max z, min dz, max dz]``
   per part (Eq. 3.2-3.4), ``(5, 4d)``;
 * :func:`frame_norms` -- the mean L2 norm of each part's ``z_it`` in the
@@ -12,12 +12,11 @@ Fitted per fold on training subjects only: :class:`BodyPartSelector`
 (normalisation by the training average norm + part selection by a linear SVM
 per part scored on the validation split).
 
-torch-free: the network side lives in :mod:`features.cnn`.
+torch-free: the network side lives in :mod:`adl.features.cnn`.
 """
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass
 from typing import Optional, Tuple
 
 import numpy as np
@@ -27,99 +26,9 @@ from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
 from .body_parts import N_PARTS, PART_NAMES
-from ._config import config_from_dict
+from .f1_config import SELECT_MODES, F1Config
 
-F1_VERSION = 1
-_SELECT = ("best", "all")
-
-
-@dataclass(frozen=True)
-class F1Config:
-    """Configuration of the F1 stage (written into the cache manifest).
-
-    Attributes
-    ----------
-    backbone : {"resnet152", "resnet50", "resnet18"}
-        ResNet-152 in the thesis.
-    weights : str
-        ``"imagenet"``, ``"random"`` or a state-dict path.
-    input_size : int
-        Crop side fed to the network (224; 112 for speed).
-    precision : {"auto", "float32", "bfloat16"}
-        ``"auto"`` = bfloat16 autocast where the CPU/GPU runs it natively.
-    channels_last : bool
-    batch_size : int
-        Crops per forward pass.
-    frame_stride : int
-        Every ``frame_stride``-th skeleton frame is described.
-    margin, hand_size : float
-        Box geometry, see :func:`features.body_parts.part_boxes`.
-    delta : int
-        Temporal offset of the dynamic descriptor, in *video frames* (4 in the
-        thesis); :attr:`pool_delta` converts it to sampled steps.
-    select : {"best", "all"}
-        Keep the part with the best validation score (thesis) or all five.
-    svm_C : float
-        ``C`` of the per-part linear SVMs used for selection.
-    seed : int
-        Seed of random weights and of the SVMs.
-    """
-
-    backbone: str = "resnet152"
-    weights: str = "imagenet"
-    input_size: int = 224
-    precision: str = "auto"
-    channels_last: bool = True
-    batch_size: int = 16
-    frame_stride: int = 1
-    margin: float = 0.15
-    hand_size: float = 0.5
-    delta: int = 4
-    select: str = "best"
-    svm_C: float = 1.0
-    seed: int = 0
-
-    def __post_init__(self):
-        from .cnn import BACKBONES, PRECISIONS  # torch-free module-level names
-        if self.backbone not in BACKBONES:
-            raise ValueError(f"unknown backbone {self.backbone!r}; expected one of "
-                             f"{', '.join(sorted(BACKBONES))}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {self.precision!r}; expected one of "
-                             f"{', '.join(PRECISIONS)}")
-        if self.select not in _SELECT:
-            raise ValueError(f"unknown select {self.select!r}; expected 'best' or 'all'")
-        for name, low in (("input_size", 32), ("batch_size", 1), ("frame_stride", 1), ("delta", 1)):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ValueError(f"expected {name} to be an integer >= {low}, got {value!r}")
-        if not (self.svm_C > 0):
-            raise ValueError(f"expected svm_C > 0, got {self.svm_C!r}")
-
-    @property
-    def pool_delta(self) -> int:
-        """``delta`` in sampled steps: ``max(1, round(delta / frame_stride))``."""
-        return max(1, int(round(self.delta / self.frame_stride)))
-
-    def frame_key(self) -> dict:
-        """Fields that determine the fold-independent frame descriptors."""
-        keep = ("backbone", "weights", "input_size", "precision", "frame_stride", "margin",
-                "hand_size", "seed")
-        d = {k: getattr(self, k) for k in keep}
-        d["f1_version"] = F1_VERSION
-        return d
-
-    def pool_key(self) -> dict:
-        """Fields that determine the fold-independent pooled descriptors."""
-        return {**self.frame_key(), "delta": self.delta}
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "F1Config":
-        return config_from_dict(cls, d)
-
+__all__ = ["BodyPartSelector", "F1Config", "frame_norms", "pool_video"]
 
 def _check_frame_desc(frame_desc) -> np.ndarray:
     z = np.asarray(frame_desc, dtype=np.float32)
@@ -244,7 +153,7 @@ class BodyPartSelector(TransformerMixin, BaseEstimator):
             Frames per fit video: weights ``frame_norms`` so that the divisor
             is the average over training *frames* (default: equal weights).
         """
-        if self.select not in _SELECT:
+        if self.select not in SELECT_MODES:
             raise ValueError(f"unknown select {self.select!r}; expected 'best' or 'all'")
         if not (isinstance(self.C, (int, float)) and self.C > 0):
             raise ValueError(f"expected C > 0, got {self.C!r}")

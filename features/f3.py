@@ -2,7 +2,7 @@
 skeletons (thesis section 3.3.1, Fig. 3.3-3.4, Eq. 3.5).
 
 Sequences (:func:`prepare_sequence`, fold-independent)
-    Each frame is normalised with :func:`data.geometry.normalise_skeleton`
+    Each frame is normalised with :func:`adl.data.geometry.normalise_skeleton`
     (hip centre origin, X right->left hip, Y up the spine, scale = spine
     length) and flattened to ``J * 3`` values.  Missing values (a joint or a
     whole frame NaN, or a frame whose anchors are missing) are **linearly
@@ -44,7 +44,7 @@ Input scaling (``standardize=True``, default)
 Left-right mirroring (``mirror=True``, default)
     Not in the thesis: every training sequence is also presented mirrored
     (X of the normalised body frame negated, ``*_left`` and ``*_right``
-    joints swapped, :attr:`data.layouts.JointLayout.mirror_permutation`), so
+    joints swapped, :attr:`adl.data.layouts.JointLayout.mirror_permutation`), so
     a left-handed subject's activity looks like a right-handed one's.  With
     leave-one-subject-out a held-out left-handed subject is otherwise never
     seen mirrored in training (CAD-120 has one).  It doubles the training
@@ -60,98 +60,21 @@ from __future__ import annotations
 
 import copy
 import warnings
-from dataclasses import asdict, dataclass
 from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from adl.data.geometry import normalise_skeleton
 from adl.data.layouts import JointLayout
 from adl.data.record import SkeletonSequence, VideoRecord
 
-from ._config import config_from_dict
+from .f3_config import (AUGMENT_CROP, AUGMENT_ROTATION_DEG, AUGMENT_SCALE, HIDDEN_BY_DATASET,
+                        F3Config, check_lstm_params)
 
-F3_VERSION = 1
-#: LSTM units per layer in the thesis (section 3.4.1).
-HIDDEN_BY_DATASET = {"cad60": 64, "cad120": 64, "msr_daily": 128, "ntu": 512}
-#: Ranges of the optional training-time augmentation.
-AUGMENT_ROTATION_DEG = 30.0      # rotation about the vertical (spine) axis, +-
-AUGMENT_SCALE = (0.9, 1.1)       # isotropic scale
-AUGMENT_CROP = (0.8, 1.0)        # fraction of the video kept by the temporal crop
-
-
-@dataclass(frozen=True)
-class F3Config:
-    """Configuration of the F3 stage (written into the cache manifest).
-
-    Fields are :class:`SkeletonLSTM`'s hyper-parameters plus ``per_frame``
-    (:func:`prepare_sequence`).  :meth:`for_dataset` sets ``hidden`` to the
-    thesis's value for the dataset (:data:`HIDDEN_BY_DATASET`, 64 otherwise).
-    """
-
-    hidden: int = 64
-    layers: int = 3
-    dropout: float = 0.5
-    lr: float = 0.005
-    max_epochs: int = 60
-    patience: int = 10
-    batch_size: int = 16
-    augment: bool = False
-    seed: int = 0
-    max_len: int = 100
-    clip_norm: float = 1.0
-    standardize: bool = True
-    per_frame: bool = True
-    mirror: bool = True
-
-    def __post_init__(self):
-        _validate_params(self.hidden, self.layers, self.dropout, self.lr, self.max_epochs,
-                         self.patience, self.batch_size, self.max_len, self.clip_norm)
-
-    @classmethod
-    def for_dataset(cls, dataset: str, **overrides) -> "F3Config":
-        """The thesis's configuration for ``dataset`` (hidden units per dataset)."""
-        overrides.setdefault("hidden", HIDDEN_BY_DATASET.get(dataset, 64))
-        return cls(**overrides)
-
-    def sequence_key(self) -> dict:
-        """Fields that determine the fold-independent prepared sequences."""
-        return {"per_frame": self.per_frame, "f3_version": F3_VERSION}
-
-    def estimator(self, layout: Optional[JointLayout] = None) -> "SkeletonLSTM":
-        """The LSTM of this configuration; ``mirror=True`` needs the joint
-        ``layout`` of the sequences (their left/right joints)."""
-        d = asdict(self)
-        d.pop("per_frame")
-        mirror = d.pop("mirror")
-        if mirror and layout is None:
-            raise ValueError("F3Config(mirror=True) needs the joint layout of the sequences")
-        return SkeletonLSTM(**d, mirror_joints=layout.mirror_permutation if mirror else None)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "F3Config":
-        return config_from_dict(cls, d)
-
-
-def _validate_params(hidden, layers, dropout, lr, max_epochs, patience, batch_size, max_len,
-                     clip_norm):
-    for name, value, low in (("hidden", hidden, 1), ("layers", layers, 1),
-                             ("max_epochs", max_epochs, 1), ("patience", patience, 1),
-                             ("batch_size", batch_size, 1), ("max_len", max_len, 2)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-            raise ValueError(f"expected {name} to be an integer >= {low}, got {value!r}")
-    if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
-        raise ValueError(f"expected 0 <= dropout < 1, got {dropout!r}")
-    if not (isinstance(lr, (int, float)) and lr > 0):
-        raise ValueError(f"expected lr > 0, got {lr!r}")
-    if clip_norm is not None and not (isinstance(clip_norm, (int, float)) and clip_norm > 0):
-        raise ValueError(f"expected clip_norm > 0 or None, got {clip_norm!r}")
-
+__all__ = ["HIDDEN_BY_DATASET", "F3Config", "SkeletonLSTM", "mirror_sequence", "prepare_sequence",
+           "resample_indices", "sequence_loss"]
 
 # -- sequences -------------------------------------------------------------------
 def _interpolate_missing(x: np.ndarray) -> np.ndarray:
@@ -176,7 +99,7 @@ def prepare_sequence(source: Union[VideoRecord, SkeletonSequence, np.ndarray],
     layout : JointLayout, optional
         Required unless ``source`` is a record with a layout.
     per_frame : bool
-        Passed to :func:`data.geometry.normalise_skeleton`.
+        Passed to :func:`adl.data.geometry.normalise_skeleton`.
 
     Returns
     -------
@@ -251,7 +174,7 @@ def sequence_loss(logits, y, mask):
     return ((ce * m).sum(1) / m.sum(1).clamp_min(1.0)).mean()
 
 
-class SkeletonLSTM(TransformerMixin, BaseEstimator):
+class SkeletonLSTM(ClassifierMixin, TransformerMixin, BaseEstimator):
     """3-layer stacked LSTM trained with a per-time-step loss (Eq. 3.5);
     its last layer's pooled hidden states are the F3 features.
 
@@ -274,7 +197,8 @@ class SkeletonLSTM(TransformerMixin, BaseEstimator):
         Training-time rotation about the vertical axis, scale and temporal
         crop (ranges :data:`AUGMENT_ROTATION_DEG`, :data:`AUGMENT_SCALE`,
         :data:`AUGMENT_CROP`); needs ``J * 3`` inputs.  Off = the thesis.
-    seed : int
+    random_state : int
+        Seeds the weights, the batch order and the augmentation.
     max_len : int
         Longest sequence fed to the LSTM (see the module docstring).
     clip_norm : float or None
@@ -282,7 +206,7 @@ class SkeletonLSTM(TransformerMixin, BaseEstimator):
     standardize : bool
         Centre and scale the inputs with training statistics (module doc).
     mirror_joints : tuple of int, optional
-        A joint permutation (:attr:`data.layouts.JointLayout.mirror_permutation`):
+        A joint permutation (:attr:`adl.data.layouts.JointLayout.mirror_permutation`):
         every training sequence is also used left-right mirrored (module doc).
         None = no mirroring (the thesis).
     num_threads : int, optional
@@ -308,7 +232,7 @@ class SkeletonLSTM(TransformerMixin, BaseEstimator):
 
     def __init__(self, hidden: int = 64, layers: int = 3, dropout: float = 0.5, lr: float = 0.005,
                  max_epochs: int = 60, patience: int = 10, batch_size: int = 16,
-                 augment: bool = False, seed: int = 0, max_len: int = 100,
+                 augment: bool = False, random_state: int = 0, max_len: int = 100,
                  clip_norm: Optional[float] = 1.0, standardize: bool = True,
                  num_threads: Optional[int] = None, mirror_joints: Optional[Tuple[int, ...]] = None):
         self.mirror_joints = mirror_joints
@@ -320,7 +244,7 @@ class SkeletonLSTM(TransformerMixin, BaseEstimator):
         self.patience = patience
         self.batch_size = batch_size
         self.augment = augment
-        self.seed = seed
+        self.random_state = random_state
         self.max_len = max_len
         self.clip_norm = clip_norm
         self.standardize = standardize
@@ -415,7 +339,7 @@ class SkeletonLSTM(TransformerMixin, BaseEstimator):
             Validation split (carved from the training subjects).
         """
         import torch
-        _validate_params(self.hidden, self.layers, self.dropout, self.lr, self.max_epochs,
+        check_lstm_params(self.hidden, self.layers, self.dropout, self.lr, self.max_epochs,
                          self.patience, self.batch_size, self.max_len, self.clip_norm)
         seqs = self._check_sequences(sequences, "sequences", None)
         n_features = seqs[0].shape[1]
@@ -446,11 +370,11 @@ class SkeletonLSTM(TransformerMixin, BaseEstimator):
             vx, vmask = self._pad([self._fixed(s) for s in vseqs])
         self.n_features_in_ = int(n_features)
 
-        rng = np.random.default_rng(self.seed)
+        rng = np.random.default_rng(self.random_state)
         prev_threads = self._threads()
         try:
             with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(self.seed)
+                torch.manual_seed(self.random_state)
                 self.model_ = self._build(n_features, len(self.classes_))
                 opt = torch.optim.Adam(self.model_.parameters(), lr=self.lr)
                 fixed = None if self.augment else [self._fixed(s) for s in seqs]
@@ -515,6 +439,8 @@ class SkeletonLSTM(TransformerMixin, BaseEstimator):
 
     def __setstate__(self, state):
         state = dict(state)
+        if "seed" in state and "random_state" not in state:   # pickled before the rename
+            state["random_state"] = state.pop("seed")
         weights = state.pop("_model_weights", None)
         super().__setstate__(state)
         if weights is not None:
@@ -561,4 +487,5 @@ class SkeletonLSTM(TransformerMixin, BaseEstimator):
         return self._forward_all(sequences)[1]
 
     def predict(self, sequences) -> np.ndarray:
+        """The class of each sequence (highest :meth:`predict_proba`), ``(n,)``."""
         return self.classes_[self.predict_proba(sequences).argmax(1)]

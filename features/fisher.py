@@ -23,8 +23,10 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
-# canonical order of F2's descriptor types (features.f2.DESCRIPTOR_TYPES)
-F2_TYPES = ("traj", "hog", "hof", "mbhx", "mbhy")
+from .config import FisherConfig
+from .idt_descriptors import DESCRIPTOR_TYPES
+
+_DEFAULTS = FisherConfig()    # the encoder's defaults are the configuration's
 _SINGLE = "desc"          # the type name given to plain 2-D arrays
 _CHUNK = 8192
 
@@ -182,10 +184,12 @@ class FisherVectorEncoder(TransformerMixin, BaseEstimator):
         Descriptors drawn at random (without replacement, seeded) from all
         training videos to fit the PCA and the GMM (256 000); all of them
         when there are fewer.  The same trajectories are drawn for every type.
-    seed : int
+    random_state : int
         Seeds the sample, the PCA and the GMM.
     max_iter : int
-        EM iterations of the GMM (scikit-learn's ``GaussianMixture``).
+        EM iterations of the GMM (scikit-learn's ``GaussianMixture``); a GMM
+        that stops at this limit before meeting its tolerance is recorded in
+        ``converged_`` (no ``ConvergenceWarning``).
     n_jobs : int
         Threads fitting the descriptor types' PCA + GMM in parallel (the
         result does not depend on it).
@@ -214,7 +218,7 @@ class FisherVectorEncoder(TransformerMixin, BaseEstimator):
     -----
     ``fit(videos)`` / ``transform(videos)`` take a sequence of videos, each a
     mapping ``type -> (n_i, d_type)`` array (the output of
-    :func:`features.f2.extract_f2`) or a 2-D array.  A video without
+    :func:`adl.features.f2.extract_f2`) or a 2-D array.  A video without
     descriptors is encoded as zeros, with an :class:`EmptyVideoWarning`
     naming it (``video_ids`` of :meth:`transform`).  Videos are read in chunks
     of 8192 descriptors, so a long video costs no more memory than its input.
@@ -224,19 +228,29 @@ class FisherVectorEncoder(TransformerMixin, BaseEstimator):
     around ``fit``/``transform`` avoids it.
     """
 
-    def __init__(self, n_components: int = 256, pca_fraction: float = 0.5,
-                 n_samples: int = 256000, seed: int = 0, max_iter: int = 100,
+    def __init__(self, n_components: int = _DEFAULTS.n_components,
+                 pca_fraction: float = _DEFAULTS.pca_fraction,
+                 n_samples: int = _DEFAULTS.n_samples, random_state: int = 0,
+                 max_iter: int = _DEFAULTS.max_iter,
                  descriptor_types: Optional[Tuple[str, ...]] = None, n_jobs: int = 1):
         self.n_jobs = n_jobs
         self.n_components = n_components
         self.pca_fraction = pca_fraction
         self.n_samples = n_samples
-        self.seed = seed
+        self.random_state = random_state
         self.max_iter = max_iter
         self.descriptor_types = descriptor_types
 
+    def __setstate__(self, state):
+        # encoders pickled before the parameter was renamed (fold transformers
+        # of older caches) stored the seed as ``seed``
+        state = dict(state)
+        if "seed" in state and "random_state" not in state:
+            state["random_state"] = state.pop("seed")
+        super().__setstate__(state)
+
     # ---------------------------------------------------------------- helpers
-    def _validate_params(self):
+    def _check_params(self):
         if not isinstance(self.n_components, (int, np.integer)) or self.n_components < 1:
             raise ValueError(f"FisherVectorEncoder: expected n_components >= 1, got "
                              f"{self.n_components!r}")
@@ -252,10 +266,10 @@ class FisherVectorEncoder(TransformerMixin, BaseEstimator):
             return tuple(self.descriptor_types)
         if _SINGLE in first and len(first) == 1:
             return (_SINGLE,)
-        types = tuple(t for t in F2_TYPES if t in first)
+        types = tuple(t for t in DESCRIPTOR_TYPES if t in first)
         if not types:
             raise ValueError(f"FisherVectorEncoder: expected descriptor types among "
-                             f"{', '.join(F2_TYPES)} in the first video, got keys "
+                             f"{', '.join(DESCRIPTOR_TYPES)} in the first video, got keys "
                              f"{sorted(first)}; set descriptor_types")
         return types
 
@@ -296,7 +310,7 @@ class FisherVectorEncoder(TransformerMixin, BaseEstimator):
         from sklearn.decomposition import PCA
         from sklearn.mixture import GaussianMixture
 
-        self._validate_params()
+        self._check_params()
         videos = list(X)
         if not videos:
             raise ValueError("FisherVectorEncoder.fit: expected at least one training video, got 0")
@@ -315,7 +329,7 @@ class FisherVectorEncoder(TransformerMixin, BaseEstimator):
         if total < K:
             raise ValueError(f"FisherVectorEncoder.fit: expected at least n_components = {K} "
                              f"training descriptors, got {total}")
-        rng = np.random.default_rng(self.seed)
+        rng = np.random.default_rng(self.random_state)
         take = min(int(self.n_samples), total)
         pick = np.sort(rng.choice(total, size=take, replace=False)) if take < total \
             else np.arange(total)
@@ -332,25 +346,28 @@ class FisherVectorEncoder(TransformerMixin, BaseEstimator):
                 sample[a:b] = np.asarray(checked[owner[a]][t][local[a:b]], dtype=np.float64)
             k = max(1, int(round(float(self.pca_fraction) * dims[t])))
             k = min(k, dims[t], take)
-            pca = PCA(n_components=k, random_state=self.seed).fit(sample)
+            pca = PCA(n_components=k, random_state=self.random_state).fit(sample)
             z = pca.transform(sample)
             del sample
-            with warnings.catch_warnings():
-                # a capped EM budget is a choice (max_iter), not an anomaly: whether
-                # each GMM converged is kept in converged_ instead of a warning per type
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                gmm = GaussianMixture(n_components=K, covariance_type="diag",
-                                      max_iter=self.max_iter, random_state=self.seed).fit(z)
+            gmm = GaussianMixture(n_components=K, covariance_type="diag",
+                                  max_iter=self.max_iter, random_state=self.random_state).fit(z)
             return pca, gmm
 
-        # types are independent and seeded: the same models in any order, so
-        # they may be fitted by parallel threads (numpy and BLAS release the GIL)
-        if int(self.n_jobs) > 1 and len(types) > 1:
-            from concurrent.futures import ThreadPoolExecutor
-            with ThreadPoolExecutor(max_workers=int(self.n_jobs)) as pool:
-                fitted = list(pool.map(fit_type, types))
-        else:
-            fitted = [fit_type(t) for t in types]
+        # A capped EM budget is a choice (max_iter), not an anomaly: whether each
+        # GMM converged is kept in converged_ instead of a warning per type.  The
+        # filter is set here, around the worker threads, and not in them: the
+        # warnings filters are process-wide, and a thread leaving its own
+        # catch_warnings would restore them while another thread still fits.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            # types are independent and seeded: the same models in any order, so
+            # they may be fitted by parallel threads (numpy and BLAS release the GIL)
+            if int(self.n_jobs) > 1 and len(types) > 1:
+                from concurrent.futures import ThreadPoolExecutor
+                with ThreadPoolExecutor(max_workers=int(self.n_jobs)) as pool:
+                    fitted = list(pool.map(fit_type, types))
+            else:
+                fitted = [fit_type(t) for t in types]
         self.pcas_ = {t: f[0] for t, f in zip(types, fitted)}
         self.gmms_ = {t: f[1] for t, f in zip(types, fitted)}
         self.converged_ = {t: bool(g.converged_) for t, g in self.gmms_.items()}

@@ -41,7 +41,7 @@ class FoldFeatures:
     info : dict
         Extra facts recorded by the features stage (selected F1 part, ...).
     groups : ndarray of str, shape (n_videos,), or None
-        Split group of every video (:attr:`data.record.VideoRecord.split_group`)
+        Split group of every video (:attr:`adl.data.record.VideoRecord.split_group`)
         when the dataset declares groups; None: every video is its own group.
     """
 

@@ -15,14 +15,14 @@ section 4; the IDT release's ``Descriptors.h``).  For every frame and scale:
    clamped inside the frame).  Each frame's cell vector gets ``+0.05`` per bin
    (after clamping at 0), L1 normalisation and a square root (``GetDesc``,
    i.e. RootSIFT).
-3. :mod:`features.f2` averages these per-frame vectors over the 3 temporal
+3. :mod:`adl.features.f2` averages these per-frame vectors over the 3 temporal
    cells of 5 frames (``PrintDesc``): HOG 2*2*3*8 = 96, HOF 2*2*3*9 = 108,
    MBHx 96, MBHy 96 values.
 
 Speed.  Step 2 is where the reference spends its time: every frame and
 scale it fills ``(H+1) x (W+1) x bins`` integral images in a per-pixel loop.
 :func:`tube_cells` has two implementations of it, equal to float32
-rounding.  The default (:mod:`features._idt_kernel`, compiled with numba)
+rounding.  The default (:mod:`adl.features._idt_kernel`, compiled with numba)
 sweeps the rows once, building all channels' integral histograms one row
 at a time and copying the points' patch corners out of the current row,
 so no full-frame integral is ever stored.  The OpenCV path vectorises the
@@ -52,6 +52,10 @@ N_T_CELLS = 3
 
 # bins per descriptor type and frame-level cell
 TYPE_BINS = {"hog": 8, "hof": 9, "mbhx": 8, "mbhy": 8}
+#: F2's descriptor types in their canonical (output) order: the trajectory
+#: shape, then the histograms.  The one definition (F2Config, the Fisher
+#: encoder and the pipeline read it from here).
+DESCRIPTOR_TYPES = ("traj", "hog", "hof", "mbhx", "mbhy")
 
 
 def _cv2():
@@ -75,7 +79,7 @@ def descriptor_dims(*, hog: bool = True, n_xy_cells: int = N_XY_CELLS,
 
 def histogram_types(hog: bool = True) -> Tuple[str, ...]:
     """The histogram descriptor types computed, in output order."""
-    return ("hog", "hof", "mbhx", "mbhy") if hog else ("hof", "mbhx", "mbhy")
+    return tuple(t for t in DESCRIPTOR_TYPES if t in TYPE_BINS and (hog or t != "hog"))
 
 
 # --------------------------------------------------------------------------- per pixel
@@ -404,7 +408,7 @@ def tube_cells(grey: Optional[np.ndarray], flow: np.ndarray, points: np.ndarray,
 
     What :func:`frame_integral` + :func:`tube_descriptors` compute, in one
     call per frame and scale.  Two implementations, equal to float32
-    rounding (see :mod:`features._idt_kernel`):
+    rounding (see :mod:`adl.features._idt_kernel`):
 
     * ``"numba"`` (the default when numba imports): one compiled sweep over
       the rows builds all channels' integral histograms a row at a time and
@@ -664,7 +668,7 @@ def mirror_descriptors(descriptors, *, n_xy_cells: int = N_XY_CELLS,
     Parameters
     ----------
     descriptors : mapping str -> ndarray (N, d)
-        As returned by :func:`features.f2.extract_f2` (any subset of types).
+        As returned by :func:`adl.features.f2.extract_f2` (any subset of types).
 
     Returns
     -------

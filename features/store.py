@@ -45,7 +45,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 
 import numpy as np
 
-from adl.data.atomic import HOST_TAG, temp_path
+from adl.data.atomic import HOST_TAG, atomic_write, temp_path
 from adl.data.errors import StoreError, UnsafePathError
 
 __all__ = ["StageKey", "FeatureStore", "compute_missing", "FORMAT"]
@@ -354,9 +354,6 @@ def _read_entry(path: Path, mmap: bool, *, arrays: bool = True):
 # ---------------------------------------------------------------------------
 # atomic file writing
 
-
-
-
 def _discard(path: Optional[Path]) -> None:
     if path is None:
         return
@@ -367,21 +364,6 @@ def _discard(path: Optional[Path]) -> None:
             path.unlink()
     except OSError:
         pass  # best effort: cleanup_temp() removes what is left
-
-
-def _fsync_dir(directory: Path) -> None:
-    # Makes the rename durable across a power cut.  Some file systems refuse
-    # fsync on directories; the rename itself is still atomic there.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _write_error(target: Path, exc: OSError) -> StoreError:
@@ -400,31 +382,15 @@ def _write_error(target: Path, exc: OSError) -> StoreError:
 
 
 def _atomic_write(final: Path, write: Callable, *, fsync: bool) -> None:
-    """Write ``final`` via a unique temp file in the same directory + os.replace.
+    """Write ``final`` via a unique temp file in the same directory + os.replace
+    (:func:`adl.data.atomic.atomic_write`, the code base's one atomic write;
+    entries stream into the file through ``write(fileobj)``), with the store's
+    own message for a failed write (:func:`_write_error`).
 
-    ``write(fileobj)`` fills the temp file.  On any failure (or interrupt) the
-    temp file is removed and ``final`` keeps its previous state.
+    On any failure (or interrupt) the temp file is removed and ``final`` keeps
+    its previous state.
     """
-    tmp = temp_path(final)
-    created = False
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        created = True
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            if fsync:
-                os.fsync(f.fileno())
-        os.replace(tmp, final)
-        created = False
-    except BaseException as exc:
-        if created:
-            _discard(tmp)
-        if isinstance(exc, OSError) and not isinstance(exc, StoreError):
-            raise _write_error(final, exc) from exc
-        raise
-    if fsync:
-        _fsync_dir(final.parent)
+    atomic_write(final, write, fsync=fsync, error=_write_error)
 
 
 def _pid_alive(pid: int) -> bool:

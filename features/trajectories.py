@@ -5,7 +5,7 @@ Motion Extraction", which uses the improved dense trajectories toolbox [40]):
 dense trajectories (Wang, Klaser, Schmid, Liu, IJCV 2013) and their
 "improved" camera-motion compensation (Wang & Schmid, ICCV 2013).  Every
 function here is pure and vectorised over all points of a frame;
-:mod:`features.f2` strings them together frame by frame.
+:mod:`adl.features.f2` strings them together frame by frame.
 
 Reference behaviour (the authors' C++ release, ``DenseTrackStab``) and where
 this module departs from it:
@@ -47,7 +47,7 @@ this module departs from it:
   maps each flow end point through the inverse homography
   (``H^-1 (p + f(p)) - p``), which is what the second flow estimates, at no
   flow cost; :func:`warp_frame` reproduces the reference's warp for the
-  faithful "recompute" mode of :class:`features.f2.F2Config`.
+  faithful "recompute" mode of :class:`adl.features.f2_config.F2Config`.
 """
 from __future__ import annotations
 
@@ -56,10 +56,11 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .idt_descriptors import PATCH_SIZE   # the descriptor tube's side: the smallest scale
+
 # The IDT release's defaults (DenseTrackStab.h).
 SCALE_STRIDE = math.sqrt(2.0)
 MAX_SCALES = 8
-PATCH_SIZE = 32
 TRACK_LENGTH = 15
 MIN_DISTANCE = 5
 QUALITY = 0.001
@@ -190,7 +191,7 @@ def dense_sample(eig: np.ndarray, occupied: Optional[np.ndarray] = None, *,
     quality : float
         Relative eigenvalue threshold (IDT: 0.001).
     backend : {"auto", "numba", "opencv"}, optional
-        Compiled loop or numpy (:func:`features.idt_descriptors.resolve_backend`);
+        Compiled loop or numpy (:func:`adl.features.idt_descriptors.resolve_backend`);
         the same points.
 
     Returns
@@ -369,7 +370,7 @@ def track_points(points: np.ndarray, flow: np.ndarray, *, median: bool = True,
         around ``floor(p)``, borders replicated); False: the IDT release
         (flow at ``round(p)``).
     backend : {"auto", "numba", "opencv"}, optional
-        How the medians are taken (:func:`features.idt_descriptors.resolve_backend`):
+        How the medians are taken (:func:`adl.features.idt_descriptors.resolve_backend`):
         compiled at the points only, or ``cv2.medianBlur`` over the whole
         field; the values are the same.
 

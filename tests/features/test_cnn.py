@@ -14,7 +14,7 @@ from adl.features import cnn  # noqa: E402
 from adl.features.body_parts import N_PARTS, crop_pixels  # noqa: E402
 from adl.features.cnn import (BACKBONES, FrameDescriptorExtractor, WeightsError,  # noqa: E402
                           WeightsNotFoundError, build_backbone, describe_weights,
-                          record_frame_descriptors, resolve_precision)
+                          resolve_precision)
 
 SIZE = 32  # tiny crops keep the tests fast
 
@@ -239,11 +239,17 @@ def test_extractor_rejects_bad_arguments(resnet18, frame_folder):
         ex.forward_crops(np.zeros((2, SIZE, SIZE, 3), np.float32))
 
 
-def test_record_frame_descriptors_projects_rescales_and_aligns(resnet18, frame_folder):
+def test_f1_video_entry_projects_rescales_and_aligns(resnet18, frame_folder):
+    """The one F1 per-video path (F1VideoComputer on the skeleton entry): the
+    skeleton's frames, its joints projected by the camera and rescaled to the
+    decoded frames, the boxes of part_boxes."""
     from adl.data.geometry import get_camera
     from adl.data.layouts import CAD_15
     from adl.data.record import SkeletonSequence, VideoRecord
     from adl.features.body_parts import joints_2d, part_boxes
+    from adl.features.config import FeaturesConfig
+    from adl.features.f1 import F1Config, pool_video
+    from adl.features.video_stages import F1VideoComputer, compute_skeleton_entry
 
     rng = np.random.default_rng(2)
     xyz = (rng.normal(0, 0.3, (4, 15, 3)) + [0, 0, 2.5]).astype(np.float32)
@@ -252,20 +258,28 @@ def test_record_frame_descriptors_projects_rescales_and_aligns(resnet18, frame_f
                          layout="cad_15", skeleton_loader=lambda r: skel)
     ex = FrameDescriptorExtractor("resnet18", model=resnet18, input_size=SIZE, precision="float32",
                                   num_threads=1)
-    out = record_frame_descriptors(record, ex)
-    np.testing.assert_array_equal(out.frame_indices, [1, 2, 3, 4])
+    cfg = F1Config(backbone="resnet18", weights="random", input_size=SIZE, precision="float32")
+    entry, _ = compute_skeleton_entry(record, FeaturesConfig(f1=cfg))
+    arrays, meta = F1VideoComputer(cfg, rgb_only=False, extractor=ex)(record, entry)
+    np.testing.assert_array_equal(arrays["frame_indices"], [1, 2, 3, 4])
     # the cad60 camera maps to 320x240 pixels; the frames are 64x48
     assert get_camera("cad60").image_size == (320, 240)
     boxes = part_boxes(joints_2d(skel, "cad60") / 5.0, CAD_15, (64, 48))
-    np.testing.assert_allclose(out.features, ex.extract(FrameSource(frame_folder), boxes, [1, 2, 3, 4]).features,
+    want = ex.extract(FrameSource(frame_folder), boxes, [1, 2, 3, 4]).features
+    np.testing.assert_allclose(arrays["pooled"], pool_video(want, delta=cfg.pool_delta),
                                rtol=1e-5, atol=1e-5)
-    with pytest.raises(ValueError, match="the record has none"):
-        record_frame_descriptors(VideoRecord("cad60", "v", "a", "1", rgb=frame_folder), ex)
-    with pytest.raises(ValueError, match="no joint layout"):
-        record_frame_descriptors(VideoRecord("cad60", "v", "a", "1", rgb=frame_folder,
-                                             skeleton_loader=lambda r: skel), ex)
-    with pytest.raises(ValueError, match="F1 needs RGB frames"):
-        record_frame_descriptors(VideoRecord("cad60", "v", "a", "1"), ex)
+    assert arrays["frames"].shape == want.shape and meta["source"]
+
+
+def test_f1_video_computer_builds_its_extractor_from_the_config():
+    from adl.features.f1 import F1Config
+    from adl.features.video_stages import F1VideoComputer
+
+    cfg = F1Config(backbone="resnet18", weights="random", input_size=48, batch_size=8,
+                   frame_stride=2, precision="float32", channels_last=False)
+    ex = F1VideoComputer(cfg, rgb_only=True, num_threads=1).extractor
+    assert (ex.input_size, ex.batch_size, ex.frame_stride, ex.precision, ex.channels_last,
+            ex.num_threads) == (48, 8, 2, "float32", False, 1)
 
 
 def test_a_failing_forward_stops_the_producer(resnet18, frame_folder, monkeypatch):

@@ -179,13 +179,13 @@ def test_frame_size_change_is_a_data_error():
 
 @pytest.mark.parametrize("cfg", [{}, {"compensate": False}, {"hog": False, "trajectory_length": 8}])
 def test_compiled_and_numpy_paths_give_the_same_trajectories(monkeypatch, cfg):
-    from adl.features import idt_descriptors as D
-    if D.resolve_backend("auto") != "numba":
+    from adl.features import idt_descriptors
+    if idt_descriptors.resolve_backend("auto") != "numba":
         pytest.skip("numba not installed")
     frames = square_frames(pan=1.0)
-    monkeypatch.setenv(D.BACKEND_ENV, "opencv")
+    monkeypatch.setenv(idt_descriptors.BACKEND_ENV, "opencv")
     slow = run(frames, **cfg)
-    monkeypatch.setenv(D.BACKEND_ENV, "numba")
+    monkeypatch.setenv(idt_descriptors.BACKEND_ENV, "numba")
     fast = run(frames, **cfg)
     assert set(fast) == set(slow) and len(fast["positions"]) > 10
     # tracking, sampling and pruning are exact; the tube cells agree to float32 rounding
@@ -197,8 +197,8 @@ def test_compiled_and_numpy_paths_give_the_same_trajectories(monkeypatch, cfg):
 
 
 def test_trajectory_pool_frees_slots_at_once_and_reuses_them():
-    from adl.features.f2 import _Pool
-    pool = _Pool(length=4, n_t=2, cell_shape=(2, 2, 3), capacity=2)
+    from adl.features.trajectory_pool import TrajectoryPool
+    pool = TrajectoryPool(length=4, n_t=2, cell_shape=(2, 2, 3), capacity=2)
     start = np.array([[1, 1], [2, 2], [3, 3]], np.float32)
     pool.add(start)                                          # grows past its capacity
     assert len(pool) == 3 and pool.serial[pool.idx].tolist() == [0, 1, 2]
@@ -249,14 +249,14 @@ def test_max_width_processes_the_shrunk_frames_and_reports_original_pixels(squar
 def test_max_width_scales_the_person_boxes(monkeypatch):
     """Boxes are given in the original frame's pixels; with ``max_width`` they
     follow the frame into the shrunk pixels before excluding matches."""
-    import adl.features.trajectories as T
+    from adl.features import trajectories
     seen = []
-    real = T.estimate_homography
+    real = trajectories.estimate_homography
 
     def spy(a, b, **kw):
         seen.append(np.asarray(a))
         return real(a, b, **kw)
-    monkeypatch.setattr(T, "estimate_homography", spy)
+    monkeypatch.setattr(trajectories, "estimate_homography", spy)
     box = np.array([[40, 40, 120, 120]], np.float32)          # original (320x240) pixels
     frames = _doubled(square_frames(8, pan=2.0))
     with pytest.warns(NoTrajectoryWarning):            # 8 frames: too short for L = 15
@@ -334,11 +334,11 @@ def test_person_boxes_from_record_project_the_skeleton(tmp_path):
 
 
 def test_extract_derives_person_boxes_from_a_record_skeleton(tmp_path, monkeypatch):
-    import adl.features.f2 as f2mod
+    from adl.features import f2
     rec = skeleton_record(tmp_path)
     seen = []
-    real = f2mod.person_boxes_from_record
-    monkeypatch.setattr(f2mod, "person_boxes_from_record",
+    real = f2.person_boxes_from_record
+    monkeypatch.setattr(f2, "person_boxes_from_record",
                         lambda r, **kw: seen.append(r.video_id) or real(r, **kw))
     with pytest.warns(NoTrajectoryWarning):             # 3 frames: too short for a trajectory
         extract_f2(rec)
@@ -379,9 +379,9 @@ def test_save_and_load_roundtrip_in_float16(tmp_path, square_out):
 
 
 def test_output_blocks_keep_rows_in_order_across_blocks(monkeypatch):
-    import adl.features.f2 as f2mod
-    monkeypatch.setattr(f2mod._Output, "BLOCK_BYTES", 1)        # 1024-row blocks
-    out = f2mod._Output(("traj", "hof"), "float16", {"traj": 30, "hof": 108})
+    from adl.features import f2
+    monkeypatch.setattr(f2._Output, "BLOCK_BYTES", 1)        # 1024-row blocks
+    out = f2._Output(("traj", "hof"), "float16", {"traj": 30, "hof": 108})
     rng = np.random.default_rng(0)
     parts = [{"traj": rng.random((n, 30)), "hof": rng.random((n, 108)),
               "positions": rng.random((n, 3))} for n in (700, 0, 900, 1500)]
@@ -413,13 +413,13 @@ def test_cli_passes_f2_max_width_to_the_features_stage(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
     from adl.cli.main import main
-    from adl.features import pipeline as P
+    from adl.features import pipeline
     seen = {}
 
     def fake_run(dataset, root, cache, cfg, **kw):
         seen["cfg"] = cfg
-        return P.FeaturesSummary(dataset, 0, [], ["f2"], {}, {}, 0.0, tmp_path / "index.json")
-    monkeypatch.setattr(P, "run_features", fake_run)
+        return pipeline.FeaturesSummary(dataset, 0, [], ["f2"], {}, {}, 0.0, tmp_path / "index.json")
+    monkeypatch.setattr(pipeline, "run_features", fake_run)
     base = ["features", "--dataset", "cad120", "--root", str(tmp_path), "--cache",
             str(tmp_path / "c"), "--only", "f2"]
     result = CliRunner().invoke(main, base + ["--f2-max-width", "320"])

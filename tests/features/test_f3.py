@@ -74,7 +74,7 @@ def test_padding_does_not_change_a_sequence_s_features(trained, toy):
 
 def test_same_seed_same_features(toy):
     (X, y), (Xv, yv), (Xt, _) = toy
-    runs = [SkeletonLSTM(max_epochs=2, seed=s, **SMALL).fit(X[:32], y[:32], Xv, yv).transform(Xt[:5])
+    runs = [SkeletonLSTM(max_epochs=2, random_state=s, **SMALL).fit(X[:32], y[:32], Xv, yv).transform(Xt[:5])
             for s in (7, 7, 8)]
     np.testing.assert_array_equal(runs[0], runs[1])
     assert not np.allclose(runs[0], runs[2])
@@ -196,8 +196,8 @@ def test_lstm_rejects_bad_input(trained, toy):
 
 
 def test_config_follows_the_thesis_per_dataset():
-    assert HIDDEN_BY_DATASET == {"cad60": 64, "cad120": 64, "msr_daily": 128, "ntu": 512}
-    cfg = F3Config.for_dataset("ntu", max_epochs=5)
+    assert HIDDEN_BY_DATASET == {"cad60": 64, "cad120": 64, "msr_daily": 128, "ntu60": 512}
+    cfg = F3Config.for_dataset("ntu60", max_epochs=5)
     assert cfg.hidden == 512 and cfg.layers == 3 and cfg.dropout == 0.5 and cfg.lr == 0.005
     assert cfg.clip_norm == 1.0 and not cfg.augment
     with pytest.raises(ValueError, match="needs the joint layout"):
@@ -271,8 +271,8 @@ def test_pickled_lstm_is_bit_identical_and_predicts_the_same():
     rng = np.random.default_rng(2)
     X = [rng.normal(size=(6, 9)).astype(np.float32) for _ in range(6)]
     y = np.array([0, 1] * 3)
-    a = SkeletonLSTM(hidden=4, layers=2, max_epochs=2, seed=3).fit(X, y)
-    b = SkeletonLSTM(hidden=4, layers=2, max_epochs=2, seed=3).fit(X, y)
+    a = SkeletonLSTM(hidden=4, layers=2, max_epochs=2, random_state=3).fit(X, y)
+    b = SkeletonLSTM(hidden=4, layers=2, max_epochs=2, random_state=3).fit(X, y)
     assert pickle.dumps(a) == pickle.dumps(b)  # no memory addresses in the bytes
     c = pickle.loads(pickle.dumps(a))
     np.testing.assert_array_equal(c.transform(X), a.transform(X))

@@ -89,7 +89,7 @@ def videos(seed=0, sizes=(120, 80, 100)):
 
 
 def small(**kw):
-    base = dict(n_components=4, n_samples=200, max_iter=30, seed=0)
+    base = dict(n_components=4, n_samples=200, max_iter=30, random_state=0)
     base.update(kw)
     return FisherVectorEncoder(**base)
 
@@ -128,7 +128,7 @@ def test_encoder_transform_is_the_pure_fisher_vector_of_the_projected_descriptor
 def test_encoder_is_deterministic_and_seeded():
     a = small().fit_transform(videos())
     b = small().fit_transform(videos())
-    c = small(seed=1).fit_transform(videos())
+    c = small(random_state=1).fit_transform(videos())
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, c)
 
@@ -197,8 +197,8 @@ def test_parallel_type_fits_give_the_same_model():
     rng = np.random.default_rng(5)
     videos = [{"hof": rng.normal(size=(60, 6)).astype(np.float32),
                "mbhx": rng.normal(size=(60, 4)).astype(np.float32)} for _ in range(4)]
-    one = FisherVectorEncoder(n_components=3, n_samples=200, seed=1, n_jobs=1).fit(videos)
-    two = FisherVectorEncoder(n_components=3, n_samples=200, seed=1, n_jobs=2).fit(videos)
+    one = FisherVectorEncoder(n_components=3, n_samples=200, random_state=1, n_jobs=1).fit(videos)
+    two = FisherVectorEncoder(n_components=3, n_samples=200, random_state=1, n_jobs=2).fit(videos)
     np.testing.assert_array_equal(one.transform(videos), two.transform(videos))
 
 
@@ -207,5 +207,5 @@ def test_capped_em_is_reported_not_warned():
     videos = [{"hof": rng.normal(size=(80, 6)).astype(np.float32)} for _ in range(3)]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        enc = FisherVectorEncoder(n_components=4, n_samples=200, seed=0, max_iter=1).fit(videos)
+        enc = FisherVectorEncoder(n_components=4, n_samples=200, random_state=0, max_iter=1).fit(videos)
     assert enc.n_iter_ == {"hof": 1} and enc.converged_ == {"hof": False}

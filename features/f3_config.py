@@ -1,0 +1,100 @@
+"""Configuration of F3, the stacked LSTM over normalised skeletons (thesis
+section 3.3.1, Fig. 3.3-3.4, Eq. 3.5; hidden units per dataset: section 3.4.1).
+Free of torch and scikit-learn (the CLI reads its defaults).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+import numpy as np
+
+from adl.data.layouts import JointLayout
+
+from ._config import config_from_dict
+
+F3_VERSION = 1
+#: LSTM units per layer in the thesis (section 3.4.1).
+HIDDEN_BY_DATASET = {"cad60": 64, "cad120": 64, "msr_daily": 128, "ntu60": 512}
+#: Ranges of the optional training-time augmentation.
+AUGMENT_ROTATION_DEG = 30.0      # rotation about the vertical (spine) axis, +-
+AUGMENT_SCALE = (0.9, 1.1)       # isotropic scale
+AUGMENT_CROP = (0.8, 1.0)        # fraction of the video kept by the temporal crop
+
+
+@dataclass(frozen=True)
+class F3Config:
+    """Configuration of the F3 stage (written into the cache manifest).
+
+    Fields are :class:`SkeletonLSTM`'s hyper-parameters plus ``per_frame``
+    (:func:`prepare_sequence`).  :meth:`for_dataset` sets ``hidden`` to the
+    thesis's value for the dataset (:data:`HIDDEN_BY_DATASET`, 64 otherwise).
+    """
+
+    hidden: int = 64
+    layers: int = 3
+    dropout: float = 0.5
+    lr: float = 0.005
+    max_epochs: int = 60
+    patience: int = 10
+    batch_size: int = 16
+    augment: bool = False
+    #: Seeds the LSTM (its weights, batch order and augmentation); hashed
+    #: into the ``f3_fold`` key, and the seed the fold's fit uses.
+    seed: int = 0
+    max_len: int = 100
+    clip_norm: float = 1.0
+    standardize: bool = True
+    per_frame: bool = True
+    mirror: bool = True
+
+    def __post_init__(self):
+        check_lstm_params(self.hidden, self.layers, self.dropout, self.lr, self.max_epochs,
+                         self.patience, self.batch_size, self.max_len, self.clip_norm)
+
+    @classmethod
+    def for_dataset(cls, dataset: str, **overrides) -> "F3Config":
+        """The thesis's configuration for ``dataset`` (hidden units per dataset)."""
+        overrides.setdefault("hidden", HIDDEN_BY_DATASET.get(dataset, 64))
+        return cls(**overrides)
+
+    def sequence_key(self) -> dict:
+        """Fields that determine the fold-independent prepared sequences."""
+        return {"per_frame": self.per_frame, "f3_version": F3_VERSION}
+
+    def estimator(self, layout: Optional[JointLayout] = None):
+        """The :class:`adl.features.f3.SkeletonLSTM` of this configuration
+        (``seed`` as its ``random_state``); ``mirror=True`` needs the joint
+        ``layout`` of the sequences (their left/right joints)."""
+        from .f3 import SkeletonLSTM
+        d = asdict(self)
+        d.pop("per_frame")
+        d["random_state"] = d.pop("seed")
+        mirror = d.pop("mirror")
+        if mirror and layout is None:
+            raise ValueError("F3Config(mirror=True) needs the joint layout of the sequences")
+        return SkeletonLSTM(**d, mirror_joints=layout.mirror_permutation if mirror else None)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "F3Config":
+        """The configuration :meth:`to_dict` wrote (unknown keys refused by name)."""
+        return config_from_dict(cls, d)
+
+
+def check_lstm_params(hidden, layers, dropout, lr, max_epochs, patience, batch_size, max_len,
+                     clip_norm):
+    """Refuse LSTM hyper-parameters out of range (ValueError naming the parameter)."""
+    for name, value, low in (("hidden", hidden, 1), ("layers", layers, 1),
+                             ("max_epochs", max_epochs, 1), ("patience", patience, 1),
+                             ("batch_size", batch_size, 1), ("max_len", max_len, 2)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+            raise ValueError(f"expected {name} to be an integer >= {low}, got {value!r}")
+    if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
+        raise ValueError(f"expected 0 <= dropout < 1, got {dropout!r}")
+    if not (isinstance(lr, (int, float)) and lr > 0):
+        raise ValueError(f"expected lr > 0, got {lr!r}")
+    if clip_norm is not None and not (isinstance(clip_norm, (int, float)) and clip_norm > 0):
+        raise ValueError(f"expected clip_norm > 0 or None, got {clip_norm!r}")
