@@ -123,43 +123,47 @@ def test_two_concurrent_runs_give_a_consistent_store(reference, tmp_path, adl_cl
     assert_same_cache(cache)
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
 def test_disk_full_is_one_clear_error_and_nothing_is_lost(reference, tmp_path, monkeypatch,
                                                           adl_cli, assert_same_cache,
                                                           cache_temps):
-    """The 12th store write fails with ENOSPC: `adl features` exits 2 with one
-    line naming the file; the entries already written stay, and the re-run
-    completes to the uninterrupted result."""
-    import errno
-
+    """The 12th entry's file is written to a full disk (the kernel's ENOSPC:
+    its descriptor is redirected to /dev/full): `adl features` exits 2 with
+    one line naming the file; the entries already written stay, and the
+    re-run completes to the uninterrupted result."""
     from click.testing import CliRunner
 
     from adl.cli.main import main
-    from adl.features import store as S
 
     cache = tmp_path / "full"
-    original = S._atomic_write
-    calls = {"n": 0}
-    written = []
+    real_open = os.open
+    entries = []   # the temp files of .npz entries, in the order they were opened
 
-    def failing(final, write, *, fsync):
-        calls["n"] += 1
-        if calls["n"] == 12:
-            raise S._write_error(final, OSError(errno.ENOSPC, "No space left on device"))
-        original(final, write, fsync=fsync)
-        written.append(Path(final))
+    def filling(path, flags, *args, **kwargs):
+        fd = real_open(path, flags, *args, **kwargs)
+        name = os.path.basename(path)
+        if str(path).startswith(str(cache)) and flags & os.O_CREAT and ".npz.tmp-" in name:
+            entries.append(Path(path))
+            if len(entries) == 12:
+                full = real_open("/dev/full", os.O_WRONLY)
+                os.dup2(full, fd)
+                os.close(full)
+        return fd
 
-    monkeypatch.setattr(S, "_atomic_write", failing)
+    monkeypatch.setattr(os, "open", filling)
     args = adl_cli.features_args(reference["root"], cache)
     result = CliRunner().invoke(main, args)
-    assert result.exit_code == 2
+    monkeypatch.setattr(os, "open", real_open)
+    assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "No space left on device" in lines[0] and "the disk is full" in lines[0]
-    assert ".npz" in lines[0] and str(cache) in lines[0]
-    assert cache_temps(cache) == []
-    entries = [p for p in written if p.suffix == ".npz"]
-    assert entries and all(p.is_file() for p in entries)  # nothing computed is lost
-    assert _readable_entries(cache) == len(entries)
-    monkeypatch.setattr(S, "_atomic_write", original)
+    failed = entries[11].with_name(entries[11].name[1:].split(".tmp-")[0])
+    assert str(failed) in lines[0]
+    assert cache_temps(cache) == [] and not failed.exists()
+    # nothing computed is lost: the 11 entries before it are complete
+    before = [p.with_name(p.name[1:].split(".tmp-")[0]) for p in entries[:11]]
+    assert all(p.is_file() for p in before)
+    assert _readable_entries(cache) == len(set(before))
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 0, again.output
     assert_same_cache(cache)
