@@ -566,21 +566,30 @@ def test_truncated_member_header_is_detected(store, key):
         store.get(key, "v", mmap=True)
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
 def test_disk_full_raises_store_error_and_keeps_store_consistent(store, key, monkeypatch):
+    """Entry files written to a full disk: the kernel's ENOSPC (each temp
+    file's descriptor is redirected to /dev/full)."""
     store.put(key, "v", {"a": np.zeros(5)}, meta={"old": True})
     store.put(key, "w", {"a": np.ones(5)})
+    real_open = os.open
 
-    def full(fh, arr):
-        fh.write(b"\x93NUMPY partial")
-        raise OSError(errno.ENOSPC, "No space left on device")
+    def full(path, flags, *args, **kw):
+        fd = real_open(path, flags, *args, **kw)
+        if ".npz.tmp-" in os.fspath(path):
+            dev_full = real_open("/dev/full", os.O_WRONLY)
+            os.dup2(dev_full, fd)
+            os.close(dev_full)
+        return fd
 
-    monkeypatch.setattr(store_mod, "_write_npy", full)
+    monkeypatch.setattr(os, "open", full)
     for item in ("v", "new"):  # an overwrite and a fresh entry
         with pytest.raises(StoreError, match=r"could not write .*" + re.escape(f"{item}.npz")
                            + r": No space left on device\. Nothing was changed.*disk is full"
                            ) as info:
             store.put(key, item, {"a": np.arange(100_000)})
         assert info.value.errno == errno.ENOSPC
+    monkeypatch.setattr(os, "open", real_open)
     assert _temps(store) == []
     assert store.keys(key) == ["v", "w"]
     np.testing.assert_array_equal(store.get(key, "v")["a"], np.zeros(5))
