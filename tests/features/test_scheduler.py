@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import sys
 
+import distributed  # the dev extra installs it (setup.cfg: dask[distributed])
 import pytest
 
 from adl.data.errors import AdlError
 from adl.features.pipeline import run_features
-
-distributed = pytest.importorskip("distributed")
 
 
 @pytest.fixture(scope="module")
