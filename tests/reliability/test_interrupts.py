@@ -82,31 +82,31 @@ def _kill_after_entries(proc, cache, k, timeout=300.0):
     return running
 
 
-def test_kill_at_random_moments_then_resume(reference, tmp_path, adl_cli, assert_same_cache,
-                                            cad120_fusion_report):
-    """SIGKILL at 5 seeded random points of a run in a child process (after
-    its k-th entry, k drawn from 1 .. n - 1 of the n entries of a complete
-    cache); every re-run completes and the final cache equals the
-    uninterrupted run's bit for bit (so does the fusion report, checked on
-    the last).  The re-runs run in this process (``adl features`` through
-    click's runner: the same code without a second interpreter start-up)."""
+def test_killed_at_random_moments_and_resumed(reference, tmp_path, adl_cli, assert_same_cache,
+                                             cad120_fusion_report):
+    """One cache, five runs of ``adl features`` in child processes, each
+    resuming what the last left and SIGKILLed after the cache's k-th entry
+    (k seeded, 5 distinct values drawn from 1 .. n - 1 of the n entries of a
+    complete cache, so the kills land in every stage); after each kill every
+    visible entry is complete, and a last run (in this process, through
+    click's runner) completes the cache to the uninterrupted run's, bit for
+    bit, and the same fusion report."""
     from click.testing import CliRunner
 
     from adl.cli.main import main
 
     n = reference["n_entries"]
     moments = sorted(random.Random(KILL_SEED).sample(range(1, n), N_KILLS))
-    for i, k in enumerate(moments):
-        cache = tmp_path / f"killed_{i}"
+    cache = tmp_path / "killed"
+    for k in moments:
         proc = adl_cli.popen(adl_cli.features_command(reference["root"], cache),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         assert _kill_after_entries(proc, cache, k), \
             f"the run finished before its kill after entry {k} of {n}"
-        # whatever the moment, every visible entry is complete
-        assert _readable_entries(cache) >= k
-        done = CliRunner().invoke(main, adl_cli.features_args(reference["root"], cache))
-        assert done.exit_code == 0, f"re-run {i} after a kill at entry {k} failed:\n{done.output}"
-        assert_same_cache(cache)
+        assert _readable_entries(cache) >= k   # whatever the moment, no half entry
+    done = CliRunner().invoke(main, adl_cli.features_args(reference["root"], cache))
+    assert done.exit_code == 0, f"the run after kills at entries {moments} failed:\n{done.output}"
+    assert_same_cache(cache)
     assert cad120_fusion_report(cache, tmp_path / "report") == reference["report"]
     print(f"killed after entries {moments} of {n}")
 
