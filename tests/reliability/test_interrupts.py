@@ -1,8 +1,10 @@
 """`adl features` killed and resumed, run twice at once, and hit by write
 failures: the cache always ends identical to an uninterrupted run.
 
-Each scenario runs the real command line in a child process on the suite's
-tiny synthetic CAD-120 dataset (9 videos, every stage of the pipeline).
+Every scenario runs the real command line on the suite's tiny synthetic
+CAD-120 dataset (9 videos, every stage of the pipeline): the killed and the
+concurrent runs in child processes, the others in this process through
+click's runner.
 """
 import os
 import random
