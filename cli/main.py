@@ -239,7 +239,7 @@ _F1, _F2, _F3, _FISHER = F1Config(), F2Config(), F3Config(), FisherConfig()
 @click.option("--scheduler", default=None, help="Dask scheduler address for per-video work.")
 @click.option("--media-root", type=click.Path(exists=True, file_okay=False), default=None,
               help="manifest only: folder that relative media paths resolve against.")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=int, default=FeaturesConfig().seed, show_default=True,
               help="Seeds the split, the F1 part selection, F2's encoder, F3's LSTM and random "
                    "F1 weights.")
 @friendly_errors

@@ -17,8 +17,6 @@ from adl.features.pipeline import run_features
 from adl.features.store import FeatureStore
 from adl.features.video_stages import F1VideoComputer
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture
 def tiny(tiny_cad120):

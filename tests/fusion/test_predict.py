@@ -112,3 +112,19 @@ def test_predict_reads_the_cache_through_its_public_api_only():
     assert names and all(m == "adl.features.cache_reader" and not a.startswith("_")
                          for m, a in names)
     assert {a for _, a in names} <= set(cache_reader.__all__)
+
+
+def test_adl_predict_prints_the_label_and_the_best_scores(tiny_cad120, tiny_cache_copy, tmp_path,
+                                                          small_config):
+    from click.testing import CliRunner
+
+    from adl.cli.main import main
+    fold, result, path = _fit_and_save(tiny_cad120, tiny_cache_copy, tmp_path, small_config())
+    vid = str(fold.video_ids[fold.test_idx[0]])
+    out = CliRunner().invoke(main, ["predict", "--model", str(path), "--dataset", "cad120",
+                                    "--root", str(tiny_cad120), "--video", vid,
+                                    "--cache", str(tiny_cache_copy)])
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    assert lines[0] == f"{vid}: {result.pred_after[0]}"
+    assert len(lines) == 1 + len(fold.classes)
