@@ -114,3 +114,20 @@ def test_an_old_name_without_an_adl_module_is_refused(tmp_path):
     with pytest.raises(ModuleNotFoundError, match="features.no_such_module"):
         load_joblib(path)
     assert "features" not in sys.modules
+
+
+def test_reading_a_cache_without_features_or_with_a_broken_index(tmp_path, tiny_cache_copy):
+    from adl.data.errors import StoreError
+    from adl.features.cache_reader import load_fold_features
+    with pytest.raises(AdlError, match=r"no features for cad60 in this cache; run `adl features "
+                                       r"--dataset cad60"):
+        read_index(tmp_path, "cad60")
+    index = read_index(tiny_cache_copy, "cad120")
+    key = index["stages"]["f2_fold"]
+    entry = next((tiny_cache_copy / "cad120" / "f2_fold" / key["digest"]).glob("subject_3*.npz"))
+    entry.unlink()
+    with pytest.raises(AdlError, match="fold subject_3 of f2 is missing; re-run adl features"):
+        load_fold_features(tiny_cache_copy, "cad120")
+    (tiny_cache_copy / "cad120" / "index.json").write_text("{not json")
+    with pytest.raises(StoreError, match="unreadable features index"):
+        read_index(tiny_cache_copy, "cad120")
