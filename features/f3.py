@@ -488,4 +488,5 @@ class SkeletonLSTM(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     def predict(self, sequences) -> np.ndarray:
         """The class of each sequence (highest :meth:`predict_proba`), ``(n,)``."""
+        check_is_fitted(self, "model_")
         return self.classes_[self.predict_proba(sequences).argmax(1)]

@@ -18,7 +18,7 @@ from typing import Tuple
 
 import numpy as np
 from scipy.special import expit
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted
 
@@ -83,7 +83,7 @@ def platt_params(dec: np.ndarray, y: np.ndarray, classes: np.ndarray) -> np.ndar
 
 
 
-class CalibratedSVC(BaseEstimator):
+class CalibratedSVC(ClassifierMixin, BaseEstimator):
     """Linear SVM on a precomputed Gram matrix with Platt-calibrated
     probabilities from cross-validated decision values (``ensemble=False``).
 
