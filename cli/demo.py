@@ -49,7 +49,9 @@ def run_demo(out, *, seed: int = 0, log: Callable[[str], None] = print,
     from adl.features.f1 import F1Config
     from adl.features.f2 import F2Config
     from adl.features.f3 import F3Config
-    from adl.features.pipeline import FeaturesConfig, FisherConfig, load_fold_features, run_features
+    from adl.features.cache_reader import load_fold_features
+    from adl.features.config import FeaturesConfig, FisherConfig
+    from adl.features.pipeline import run_features
     from adl.fusion import FusionConfig, run_fusion
 
     t0 = time.perf_counter()

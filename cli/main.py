@@ -318,7 +318,7 @@ _FUSE = FusionConfig()
 def fuse(dataset, cache, out, alpha_search, alpha, families, epsilon, selection, inner_folds,
          save_model, seed):
     """Two-level fusion, action-pair memory and reports over every fold."""
-    from adl.features.pipeline import load_fold_features
+    from adl.features.cache_reader import load_fold_features
     from adl.fusion import run_fusion
     cache = cache or _default_cache()
     out = Path(out or Path(cache) / dataset / "report")
@@ -395,7 +395,7 @@ def plot():
 def plot_tsne_cmd(dataset, cache, pair, fold, out, seed):
     """t-SNE of two classes in F2, F1 and F1+F2 spaces (thesis Fig. 3.8)."""
     import numpy as np
-    from adl.features.pipeline import load_fold_features
+    from adl.features.cache_reader import load_fold_features
     from adl.fusion.plots import plot_tsne
     classes = tuple(c.strip() for c in pair.split(","))
     if len(classes) != 2:

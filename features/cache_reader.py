@@ -119,11 +119,19 @@ def load_fold_features(cache, dataset: str, families: Optional[Sequence[str]] = 
             dataset=dataset, fold=fold, test_subjects=tuple(meta["test_subjects"]),
             video_ids=np.array(index["video_ids"]), labels=np.array(index["labels"]),
             subjects=np.array(index["subjects"]),
-            groups=None if index.get("groups") is None else np.array(index["groups"]),
+            split_groups=_split_groups(index),
+            environment=index.get("environment"),
             fit_idx=np.asarray(split["fit_idx"]),
             val_idx=np.asarray(split["val_idx"]), test_idx=np.asarray(split["test_idx"]),
             features=feats, classes=tuple(index["classes"]), info=info))
     return out
+
+
+def _split_groups(index: dict) -> Optional[np.ndarray]:
+    """The split group of every video, or None; caches written before adl 0.2
+    call the key ``groups``."""
+    groups = index.get("split_groups", index.get("groups"))
+    return None if groups is None else np.array(groups)
 
 
 def fold_model_path(cache, dataset: str, family: str, fold: str) -> Path:

@@ -40,9 +40,13 @@ class FoldFeatures:
         Class names in a fixed order (sorted), shared by all folds.
     info : dict
         Extra facts recorded by the features stage (selected F1 part, ...).
-    groups : ndarray of str, shape (n_videos,), or None
+    split_groups : ndarray of str, shape (n_videos,), or None
         Split group of every video (:attr:`adl.data.record.VideoRecord.split_group`)
         when the dataset declares groups; None: every video is its own group.
+    environment : dict or None
+        Where the features were computed
+        (:func:`adl.features.environment.environment_record`, from the cache's
+        ``index.json``); None for a cache written before adl 0.2.
     """
 
     dataset: str
@@ -57,7 +61,8 @@ class FoldFeatures:
     features: Dict[str, Optional[np.ndarray]]
     classes: Tuple[str, ...]
     info: dict = field(default_factory=dict)
-    groups: Optional[np.ndarray] = None
+    environment: Optional[dict] = None
+    split_groups: Optional[np.ndarray] = None
 
     @property
     def train_idx(self) -> np.ndarray:

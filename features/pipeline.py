@@ -50,6 +50,7 @@ from .cache_reader import INDEX_NAME, load_fold_features, read_index
 from .config import FeaturesConfig, FisherConfig
 from .fold_fit import FIT_FOLD, FoldFitInput, check_validation_split, needs_validation
 from .keys import PIPELINE_VERSION, Stages, inputs_digest, is_current, source_fingerprint
+from .environment import environment_record
 from .store import FeatureStore, StageKey
 from .video_stages import F1VideoComputer, compute_f2_entry, compute_skeleton_entry
 
@@ -292,7 +293,8 @@ def run_features(dataset: str, root, cache, config: Optional[FeaturesConfig] = N
         "families": families, "skipped": skipped,
         "video_ids": [r.video_id for r in records], "labels": labels.tolist(),
         "subjects": [r.subject for r in records],
-        "groups": None if split_groups is None else split_groups.tolist(),
+        "split_groups": None if split_groups is None else split_groups.tolist(),
+        "environment": environment_record(),
         "classes": sorted(set(labels.tolist())),
         "folds": [f.name for f in folds],
         "stages": stages.manifests(),

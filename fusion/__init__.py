@@ -6,7 +6,7 @@ Modules: ``config`` (FusionConfig, the stage's defaults), ``feature_bank``
 ``model_selection`` (held-out schemes, C search), ``calibration`` (Platt
 scaling), ``svm`` (FamilySVM), ``two_level`` (Eq. 3.6, TwoLevelFusion),
 ``confusion``, ``pairs`` (action-pair memory), ``runner``, ``report``,
-``environment``, ``plots`` and ``model_io``.
+``plots``, ``model_io`` and ``predict``.
 
 Importing this package is instant: the public names below are loaded from
 their modules on first use (scikit-learn and matplotlib only then), and
@@ -42,8 +42,6 @@ _EXPORTS = {
     "synthetic_folds": "runner",
     # report
     "ACCURACY_KEYS": "report", "THESIS_ACCURACY": "report", "plot_confusion": "report",
-    # environment
-    "environment_record": "environment",
     # plots
     "plot_tsne": "plots",
     # model_io

@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from adl.data.atomic import atomic_write_bytes
+from adl.data.atomic import atomic_write_text
 
 from .confusion import confusion_counts, row_rates
 
@@ -144,12 +144,8 @@ def write_json(path, obj) -> Path:
     """Atomic, sorted-key, NaN-free JSON."""
     path = Path(path)
     text = json.dumps(obj, sort_keys=True, indent=2, allow_nan=False) + "\n"
-    _atomic_write(path, text.encode("utf-8"))
+    atomic_write_text(path, text, fsync=False)
     return path
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    atomic_write_bytes(path, data, fsync=False)
 
 
 def _fmt(x, nd: int = 2) -> str:
@@ -276,16 +272,30 @@ def render_markdown(report: dict, details: dict) -> str:
     return "\n".join(lines)
 
 
-def environment_line(env: dict) -> str:
-    """One line naming what besides the data and the seed shaped the numbers."""
+def _environment_text(env: dict) -> str:
     libs = env.get("libraries", {})
     names = ", ".join(f"{k} {v}" for k, v in libs.items() if v is not None)
     flags = env.get("cpu_flags")
     cpu = ("unknown" if flags is None
-           else "+".join(f for f, on in flags.items() if on) or "none of avx2/avx512f/fma")
-    return (f"environment (same seed, same numbers only with the same): Python "
-            f"{env.get('python')}, {names}; F2 descriptors {env.get('f2_descriptor_backend')}; "
-            f"CPU {cpu} (report.json: environment)")
+           else "+".join(f for f, on in flags.items() if on) or f"none of {'/'.join(flags)}")
+    return (f"Python {env.get('python')}, {names}; F2 descriptors "
+            f"{env.get('f2_descriptor_backend')}; CPU {cpu}")
+
+
+def environment_line(env: dict) -> str:
+    """One line naming what besides the data and the seed shaped the numbers:
+    where the features were computed and where they were fused (one text
+    when both are the same)."""
+    features, fusion = env.get("features"), env.get("fusion") or {}
+    if features is None:
+        where = f"fusion: {_environment_text(fusion)}; features: not recorded (cache before adl 0.2)"
+    elif features == fusion:
+        where = f"features and fusion: {_environment_text(fusion)}"
+    else:
+        where = (f"features: {_environment_text(features)}; fusion: "
+                 f"{_environment_text(fusion)}")
+    return (f"environment (same seed, same numbers only with the same): {where} "
+            f"(report.json: environment)")
 
 
 def _method_name(details: dict) -> str:
@@ -346,4 +356,4 @@ def write_outputs(out: Path, report: dict, details: dict, results, classes: Sequ
     report["seconds"] = round(float(seconds_fn()), 3)
     write_json(out / "report.json", report)
     write_json(out / "details.json", details)
-    _atomic_write(out / "report.md", render_markdown(report, details).encode("utf-8"))
+    atomic_write_text(out / "report.md", render_markdown(report, details), fsync=False)

@@ -26,7 +26,7 @@ from adl.features.folds import FAMILIES, FoldFeatures
 from adl.data.protocols import DEFAULT_VALIDATION_FRACTION
 
 from .config import FusionConfig, family_order
-from .environment import environment_record
+from adl.features.environment import environment_record
 from .feature_bank import FeatureBank
 from .model_io import FusionModel, save_model as _save_model
 from .model_selection import make_splits
@@ -136,7 +136,7 @@ def _fuse_fold(fold: FoldFeatures, bank: FeatureBank, use, config: FusionConfig)
                   selection=config.selection, inner_folds=config.inner_folds)
     # one held-out scheme for every selection of the fold: the validation
     # split of the features stage, or inner folds grouped by training subject
-    split_groups = None if fold.groups is None else np.asarray(fold.groups)[train]
+    split_groups = None if fold.split_groups is None else np.asarray(fold.split_groups)[train]
     splits = make_splits(y_tr, config.selection, subjects=np.asarray(fold.subjects)[train],
                          split_groups=split_groups,
                          validation=val_pos if config.selection == "validation" else None,
@@ -251,7 +251,10 @@ def run_fusion(folds: Sequence[FoldFeatures], out_dir, config: Optional[FusionCo
         ``mean``, ``std``, ``seconds``, and ``config``, ``alpha_mode``
         (``"search"``, ``"fixed"``, or ``"none"`` when no fold fuses two
         classifiers) and ``environment`` (what shaped the numbers besides the
-        data: :func:`fusion.environment.environment_record`).
+        data: ``features``, where the cached features were computed, as the
+        cache's ``index.json`` records it (None for a cache written before adl
+        0.2), and ``fusion``, this process; each
+        :func:`adl.features.environment.environment_record`).
     """
     config = _check_config(config)
     t0 = time.perf_counter()
@@ -282,7 +285,7 @@ def run_fusion(folds: Sequence[FoldFeatures], out_dir, config: Optional[FusionCo
     fused = any(r.details["mode"] == "two_level" for r in results)
     report["config"] = config.to_dict()
     report["alpha_mode"] = config.alpha_mode if fused else "none"
-    report["environment"] = environment_record()
+    report["environment"] = {"features": folds[0].environment, "fusion": environment_record()}
     write_outputs(out, report, details, results, tuple(folds[0].classes),
                   seconds_fn=lambda: time.perf_counter() - t0)
     return report

@@ -32,7 +32,7 @@ def make_small_config(**over):
     from adl.features.f1 import F1Config
     from adl.features.f2 import F2Config
     from adl.features.f3 import F3Config
-    from adl.features.pipeline import FeaturesConfig, FisherConfig
+    from adl.features.config import FeaturesConfig, FisherConfig
 
     base = dict(
         f1=F1Config(backbone="resnet18", weights="random", input_size=48, batch_size=32),

@@ -131,3 +131,29 @@ def test_reading_a_cache_without_features_or_with_a_broken_index(tmp_path, tiny_
     (tiny_cache_copy / "cad120" / "index.json").write_text("{not json")
     with pytest.raises(StoreError, match="unreadable features index"):
         read_index(tiny_cache_copy, "cad120")
+
+
+def test_the_index_records_where_the_features_were_computed(tiny_cache):
+    from adl.features.cache_reader import load_fold_features
+    from adl.features.environment import environment_record
+
+    index = read_index(tiny_cache, "cad120")
+    assert index["environment"] == environment_record()
+    folds = load_fold_features(tiny_cache, "cad120")
+    assert all(f.environment == index["environment"] for f in folds)
+    assert all(f.split_groups is None for f in folds)       # the tiny dataset declares none
+
+
+def test_an_index_from_before_0_2_reads_its_groups_and_no_environment(tiny_cache_copy):
+    import json
+
+    from adl.features.cache_reader import INDEX_NAME, load_fold_features
+
+    path = tiny_cache_copy / "cad120" / INDEX_NAME
+    index = json.loads(path.read_text())
+    del index["environment"], index["split_groups"]
+    index["groups"] = [f"g{i // 3}" for i in range(len(index["video_ids"]))]
+    path.write_text(json.dumps(index))
+    folds = load_fold_features(tiny_cache_copy, "cad120")
+    assert folds[0].environment is None
+    assert list(folds[0].split_groups) == index["groups"]

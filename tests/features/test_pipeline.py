@@ -300,8 +300,8 @@ def test_split_groups_stay_on_one_side(tmp_path, _cfg):
     folds = load_fold_features(cache, "manifest")
     assert len(folds) == 2
     for f in folds:
-        assert f.groups is not None and len(set(f.groups)) == 12
-        assert f.val_idx.size and not set(f.groups[f.fit_idx]) & set(f.groups[f.val_idx])
+        assert f.split_groups is not None and len(set(f.split_groups)) == 12
+        assert f.val_idx.size and not set(f.split_groups[f.fit_idx]) & set(f.split_groups[f.val_idx])
     out = run_fusion(folds, tmp_path / "fused", FusionConfig(alpha_search=True, seed=0))
     import json
     details = json.loads((tmp_path / "fused" / "details.json").read_text())

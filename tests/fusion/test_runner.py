@@ -51,9 +51,10 @@ def test_report_json_has_exactly_the_contract_shape(base_run):
     assert data["config"] == FusionConfig(alpha_search=True, seed=0).to_dict()
     assert FusionConfig.from_dict(data["config"]) == FusionConfig(alpha_search=True, seed=0)
     assert data["alpha_mode"] == "search"
-    env = data["environment"]
+    env = data["environment"]["fusion"]
     assert {"python", "platform", "libraries", "f2_descriptor_backend", "cpu_flags"} <= set(env)
     assert env["libraries"]["numpy"] == np.__version__
+    assert data["environment"]["features"] is None        # synthetic folds: no features stage
     assert data["dataset"] == "cad120" and data["protocol"] == "leave-one-subject-out"
     assert isinstance(data["seconds"], float) and data["seconds"] > 0
     assert len(data["folds"]) == 3
@@ -251,3 +252,17 @@ def test_confusion_titles_name_the_method_run():
     assert _method_name({"folds": [{"mode": "skeleton_only"}]}) == "clf2 alone (skeleton only)"
     assert _method_name({"folds": [{"mode": "rgb_only"}, {"mode": "two_level"}]}) == \
         "clf1 alone (RGB only) / two-level fusion"
+
+
+def test_the_report_line_names_both_environments():
+    from adl.features.environment import environment_record
+    from adl.fusion.report import environment_line
+
+    here = environment_record()
+    other = dict(here, libraries={**here["libraries"], "numpy": "0.0.1"})
+    assert environment_line({"features": here, "fusion": here}).startswith(
+        "environment (same seed, same numbers only with the same): features and fusion: Python")
+    mixed = environment_line({"features": other, "fusion": here})
+    assert "features: Python" in mixed and "numpy 0.0.1" in mixed and "; fusion: Python" in mixed
+    assert "features: not recorded (cache before adl 0.2)" in environment_line(
+        {"features": None, "fusion": here})

@@ -1,5 +1,9 @@
-"""What shaped a report's numbers besides the data and the seed: library
+"""What shaped a run's numbers besides the data and the seed: library
 versions, the F2 descriptor backend and the CPU's vector instructions.
+
+Recorded twice: by the features stage in the cache's ``index.json`` (where
+F1, F2 and F3 were computed) and by the fusion stage in ``report.json``,
+which carries both (``environment.features``, ``environment.fusion``).
 
 The same seed gives the same report on one machine only: the GMM and PCA
 fits of F2, the LSTM of F3 and the SVM solvers run through numpy / scipy /
@@ -27,8 +31,9 @@ LIBRARIES: Dict[str, Sequence[str]] = {
     "torch": ("torch",),
     "joblib": ("joblib",),
 }
-#: CPU flags that change floating-point results of the vectorised code.
-CPU_FLAGS = ("avx2", "avx512f", "fma")
+#: CPU flags that change floating-point results of the vectorised code; the
+#: bf16 ones decide F1's precision under ``precision="auto"``.
+CPU_FLAGS = ("avx2", "avx512f", "fma", "avx512_bf16", "amx_bf16")
 
 
 def library_versions(libraries: Optional[Dict[str, Sequence[str]]] = None
@@ -72,9 +77,9 @@ def cpu_flags(cpuinfo="/proc/cpuinfo", flags: Sequence[str] = CPU_FLAGS
 
 def descriptor_backend() -> str:
     """The F2 descriptor backend this process resolves (``"numba"`` or
-    ``"opencv"``, :func:`features.idt_descriptors.resolve_backend`, from
+    ``"opencv"``, :func:`adl.features.idt_descriptors.resolve_backend`, from
     ``$ADL_IDT_BACKEND``), or ``"unresolved (<why>)"`` when it cannot."""
-    from adl.features.idt_descriptors import resolve_backend
+    from .idt_descriptors import resolve_backend
 
     try:
         return resolve_backend()
@@ -83,7 +88,8 @@ def descriptor_backend() -> str:
 
 
 def environment_record() -> dict:
-    """The ``environment`` section of ``report.json``.
+    """The environment of this process (``index.json``'s ``environment``; one
+    half of ``report.json``'s).
 
     Returns
     -------

@@ -3,7 +3,7 @@ import platform
 
 import numpy as np
 
-from adl.fusion.environment import cpu_flags, environment_record, library_versions
+from adl.features.environment import cpu_flags, environment_record, library_versions
 
 
 def test_library_versions_from_metadata():
@@ -16,11 +16,14 @@ def test_library_versions_from_metadata():
 
 def test_cpu_flags_x86_arm_and_unknown(tmp_path):
     x86 = tmp_path / "x86"
-    x86.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 fma\n\nprocessor\t: 1\nflags : avx512f\n")
-    assert cpu_flags(x86) == {"avx2": True, "avx512f": False, "fma": True}   # first CPU's line
+    x86.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 fma avx512_bf16\n\nprocessor\t: 1\n"
+                   "flags : avx512f\n")
+    assert cpu_flags(x86) == {"avx2": True, "avx512f": False, "fma": True,   # first CPU's line
+                              "avx512_bf16": True, "amx_bf16": False}
     arm = tmp_path / "arm"
     arm.write_text("processor : 0\nFeatures : fp asimd\n")
-    assert cpu_flags(arm) == {"avx2": False, "avx512f": False, "fma": False}
+    assert cpu_flags(arm) == dict.fromkeys(("avx2", "avx512f", "fma", "avx512_bf16", "amx_bf16"),
+                                           False)
     odd = tmp_path / "odd"
     odd.write_bytes(b"\xff\xfe garbage without a flags line\n")
     assert cpu_flags(odd) is None
