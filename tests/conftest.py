@@ -10,6 +10,8 @@
 - ``tiny_cache``: the features stage run once per session on ``tiny_cad120``
   with ``small_config()`` (read-only); ``tiny_cache_copy`` is a private copy of
   it for a test that writes into the cache.
+- ``python_calls``: counts the function calls of one call, for tests of how
+  work grows (never the wall clock).
 - ``cache_snapshot``: :func:`snapshot`, every file of a cache as comparable
   values (byte for byte), to prove two caches identical.
 """
@@ -106,6 +108,25 @@ def snapshot(cache: Path) -> Dict[str, object]:
         else:
             out[rel] = path.read_bytes()
     return out
+
+
+def count_python_calls(fn, *args) -> int:
+    """Function calls (Python and built-in) of one ``fn(*args)`` as cProfile
+    counts them, after a first call that warms caches and imports: a measure of
+    work that, unlike the clock, does not depend on the machine's load."""
+    import cProfile
+    import pstats
+
+    fn(*args)
+    prof = cProfile.Profile()
+    prof.runcall(fn, *args)
+    return pstats.Stats(prof).total_calls
+
+
+@pytest.fixture(scope="session")
+def python_calls():
+    """:func:`count_python_calls`."""
+    return count_python_calls
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,7 @@
 """CAD-60 / CAD-120: skeleton parser, writers and readers (DATASETS.md sections 1-2)."""
 from __future__ import annotations
 
-import cProfile
 import pickle
-import pstats
 
 import numpy as np
 import pytest
@@ -89,16 +87,7 @@ def test_parser_tolerates_crlf_blank_lines_and_a_missing_trailing_comma(tmp_path
     np.testing.assert_allclose(seq.joints, j, atol=1e-3)
 
 
-def _python_calls(fn, *args) -> int:
-    """Function calls (Python and built-in) of one ``fn(*args)`` as cProfile
-    counts them, after a first call that warms caches and imports."""
-    fn(*args)
-    prof = cProfile.Profile()
-    prof.runcall(fn, *args)
-    return pstats.Stats(prof).total_calls
-
-
-def test_parsing_1000_frames_is_linear_with_a_few_calls_per_row(tmp_path):
+def test_parsing_1000_frames_is_linear_with_a_few_calls_per_row(tmp_path, python_calls):
     """The parser converts each frame row in bulk: at most 12 Python-level
     calls per row (today about 6; a per-value loop would make 171), counted
     on 100 and 1000 frames, so the work grows linearly (counted, not timed:
@@ -108,7 +97,7 @@ def test_parsing_1000_frames_is_linear_with_a_few_calls_per_row(tmp_path):
     seq = parse_cad_skeleton(long)
     assert len(seq) == 1000 and np.isfinite(seq.joints).all()
     np.testing.assert_allclose(seq.joints, _joints(1000), atol=1e-3)
-    n_short, n_long = _python_calls(parse_cad_skeleton, short), _python_calls(parse_cad_skeleton, long)
+    n_short, n_long = python_calls(parse_cad_skeleton, short), python_calls(parse_cad_skeleton, long)
     assert (n_long - n_short) / 900 <= 12, (n_short, n_long)
     assert n_long <= 12 * 1000 + 200, n_long
 

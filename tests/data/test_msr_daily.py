@@ -1,9 +1,7 @@
 """MSRDailyActivity3D: skeleton parser, writer and reader (DATASETS.md section 3)."""
 from __future__ import annotations
 
-import cProfile
 import pickle
-import pstats
 
 import numpy as np
 import pytest
@@ -85,16 +83,7 @@ def test_header_on_two_lines_and_blank_lines_between_frames(tmp_path):
     np.testing.assert_allclose(seq.joints[0], a, atol=1e-6)
 
 
-def _python_calls(fn, *args) -> int:
-    """Function calls (Python and built-in) of one ``fn(*args)`` as cProfile
-    counts them, after a first call that warms caches and imports."""
-    fn(*args)
-    prof = cProfile.Profile()
-    prof.runcall(fn, *args)
-    return pstats.Stats(prof).total_calls
-
-
-def test_parsing_1000_frames_is_linear_with_a_few_calls_per_line(tmp_path):
+def test_parsing_1000_frames_is_linear_with_a_few_calls_per_line(tmp_path, python_calls):
     """The parser does at most 12 Python-level calls per line of the file
     (today about 6; 41 lines per frame), counted on 100 and 1000 frames, so
     the work grows linearly (counted, not timed: the count does not depend on
@@ -105,7 +94,7 @@ def test_parsing_1000_frames_is_linear_with_a_few_calls_per_line(tmp_path):
     assert len(seq) == 1000 and np.isfinite(seq.joints).all()
     np.testing.assert_allclose(seq.joints, _joints(1000), atol=1e-3)
     lines = [len(p.read_text().splitlines()) for p in (short, long)]
-    n_short, n_long = _python_calls(parse_msr_skeleton, short), _python_calls(parse_msr_skeleton, long)
+    n_short, n_long = python_calls(parse_msr_skeleton, short), python_calls(parse_msr_skeleton, long)
     assert (n_long - n_short) / (lines[1] - lines[0]) <= 12, (n_short, n_long, lines)
     assert n_long <= 12 * lines[1] + 200, (n_long, lines)
 
