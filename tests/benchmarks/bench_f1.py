@@ -26,8 +26,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
 from adl.data.layouts import CAD_15  # noqa: E402
 from adl.data.video import FrameSource  # noqa: E402
 from adl.features.body_parts import N_PARTS, part_boxes  # noqa: E402

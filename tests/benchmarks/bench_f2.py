@@ -37,9 +37,6 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 
 def bench_line(name, value, unit, baseline, ratio):
@@ -128,32 +125,32 @@ def _worker_setup(backend):
     cv2.setNumThreads(1)
     import numpy as np
     import adl.features.f2  # noqa: F401  (import time out of the measurement)
-    from adl.features import idt_descriptors as D
-    os.environ[D.BACKEND_ENV] = backend          # loky reuses its workers between runs
+    from adl.features import idt_descriptors
+    os.environ[idt_descriptors.BACKEND_ENV] = backend          # loky reuses its workers between runs
     # numba's compiled-code cache is loaded on the first call: out of the measurement too
-    D.tube_cells(np.zeros((40, 40), np.uint8), np.zeros((40, 40, 2), np.float32),
+    idt_descriptors.tube_cells(np.zeros((40, 40), np.uint8), np.zeros((40, 40, 2), np.float32),
                  np.full((1, 2), 20, np.float32))
-    return D.resolve_backend()
+    return idt_descriptors.resolve_backend()
 
 
 def _flow_only(path, config):
     """Decode, grey pyramid and multi-scale flow: what F2 computes before anything else."""
     import cv2
     from adl.data.video import FrameSource
-    from adl.features import trajectories as T
+    from adl.features import trajectories
     cv2.setNumThreads(1)
     t0, c0 = time.perf_counter(), time.process_time()
-    fn = T.make_flow_estimator(config.flow)
+    fn = trajectories.make_flow_estimator(config.flow)
     sizes = None
     prev = None
     n = 0
     for _, bgr in FrameSource(path).frames():
         grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
         if sizes is None:
-            _, sizes = T.pyramid_scales(grey.shape[1], grey.shape[0], max_scales=config.max_scales,
+            _, sizes = trajectories.pyramid_scales(grey.shape[1], grey.shape[0], max_scales=config.max_scales,
                                         scale_stride=config.scale_stride,
                                         min_size=config.patch_size)
-        pyr = T.build_pyramid(grey, sizes)
+        pyr = trajectories.build_pyramid(grey, sizes)
         if prev is not None:
             fn(prev, pyr)
         prev = pyr
@@ -216,7 +213,6 @@ def _speed(args, config, label, scene, tmp, Parallel, delayed, backend):
 # --------------------------------------------------------------------------- memory
 _MEM_CHILD = r"""
 import resource, sys, time
-sys.path.insert(0, {root!r})
 import cv2
 cv2.setNumThreads({threads})
 mode, path = sys.argv[1], sys.argv[2]
@@ -247,7 +243,7 @@ def _memory(args, tmp):
                        scene=args.memory_scene)
     note(f"memory video: {args.memory_frames} frames 640x480 MJPG, "
          f"{path.stat().st_size / 2**20:.0f} MB on disk")
-    code = _MEM_CHILD.format(root=str(ROOT), threads=args.memory_threads)
+    code = _MEM_CHILD.format(threads=args.memory_threads)
     res = {}
     for mode in ("decode", "f2"):
         out = subprocess.run([sys.executable, "-c", code, mode, str(path)], check=True,

@@ -4,7 +4,7 @@
 random but class-structured features of the real sizes: F1 8,192 dims
 (pooled 2D-CNN descriptors), F2 109,056 dims (IDT Fisher vector: 426/2 PCA
 dims x 2 x 256 Gaussians), F3 192 dims (LSTM latent).  Times
-``run_fusion(..., alpha_search=True)`` (ablation SVMs, two-level fusion,
+``run_fusion(folds, out, FusionConfig(alpha_search=True))`` (ablation SVMs, two-level fusion,
 alpha search, pair memory, reports with PNGs); goal <= 10 s wall.
 
     .venv/bin/python tests/benchmarks/bench_fuse.py
@@ -16,14 +16,12 @@ import os
 import sys
 import tempfile
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 GOAL_SECONDS = 10.0
 
 
 def main() -> int:
+    from adl.fusion.config import FusionConfig
     from adl.fusion.runner import run_fusion, synthetic_folds
 
     folds = synthetic_folds(dataset="cad120", n_classes=10, n_subjects=4, videos_per_class=3,
@@ -31,7 +29,7 @@ def main() -> int:
                             noise=3.0, confusable=((0, 1), (2, 3)), seed=0)
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
-        report = run_fusion(folds, out, alpha_search=True, seed=0)
+        report = run_fusion(folds, out, FusionConfig(alpha_search=True, seed=0))
         seconds = time.perf_counter() - t0
     mean = report["mean"]
     print(f"# 4 folds, 120 videos; mean accuracy two-level {mean['two_level']:.1f} %, "
