@@ -1,1 +1,23 @@
-"""adl package."""
+"""The deep stage (thesis ch. 4-5): video backbones and, later, the attention,
+temporal and global models that read their cached features.
+
+Importing the package imports neither torch nor torchvision: the names below
+are torch-free until a network is built.
+
+- :mod:`adl.deep.backbones` -- the registry of user-named backbones (``i3d``,
+  ``s3d``), :func:`build_backbone` and :class:`VideoBackbone` (batched clips ->
+  1024-channel maps on a chosen device and precision);
+- :mod:`adl.deep.weights` -- weights entries carrying their preprocessing,
+  weights resolution (standard name, path, ``"random"``), strict checkpoint
+  loading;
+- :mod:`adl.deep.device` -- ``--device`` and autocast precision resolution;
+- :mod:`adl.deep.i3d`, :mod:`adl.deep.s3d` -- the networks (import torch).
+"""
+from .backbones import (BackboneSpec, VideoBackbone, build_backbone, get_backbone_spec,
+                        list_backbones, register_backbone)
+from .device import resolve_device, resolve_precision
+from .weights import BackboneWeights, ClipNormalization, WeightsError, WeightsNotFoundError
+
+__all__ = ["BackboneSpec", "VideoBackbone", "build_backbone", "get_backbone_spec",
+           "list_backbones", "register_backbone", "resolve_device", "resolve_precision",
+           "BackboneWeights", "ClipNormalization", "WeightsError", "WeightsNotFoundError"]
