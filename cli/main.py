@@ -235,6 +235,17 @@ _F1, _F2, _F3, _FISHER = F1Config(), F2Config(), F3Config(), FisherConfig()
 @click.option("--mirror/--no-mirror", default=_F3.mirror, show_default=True,
               help="F3: also train the LSTM on left-right mirrored skeletons (not in the thesis; "
                    "--no-mirror is the thesis's plain training).")
+@click.option("--f3-reference", type=click.Choice(["first-frame", "per-frame"]),
+              default="per-frame" if _F3.per_frame else "first-frame", show_default=True,
+              help="F3: normalise every frame of a skeleton sequence with the body frame of its "
+                   "first valid frame, or each frame with its own (the thesis).")
+@click.option("--f3-inputs", default=_F3.inputs, show_default=True,
+              help="F3: the LSTM's input channels, joined by '+': joints (the thesis), velocity, "
+                   "bones.")
+@click.option("--f3-pyramid", type=click.IntRange(min=0), default=_F3.pyramid, show_default=True,
+              help="F3: levels of a temporal pyramid (mean and std over 1, 2, 4, ... segments) of "
+                   "the input channels added to the F3 vector; 0: the LSTM's states only (the "
+                   "thesis).")
 @click.option("--jobs", type=int, default=1, show_default=True, help="Parallel workers for F2.")
 @click.option("--scheduler", default=None, help="Dask scheduler address for per-video work.")
 @click.option("--media-root", type=click.Path(exists=True, file_okay=False), default=None,
@@ -245,8 +256,8 @@ _F1, _F2, _F3, _FISHER = F1Config(), F2Config(), F3Config(), FisherConfig()
 @friendly_errors
 def features(dataset, root, cache, only, train_subjects, weights, backbone, input_size,
              frame_stride, trajectory_length, max_scales, no_hog, f2_max_width, gmm_size,
-             gmm_samples, gmm_iter, f2_mirror, lstm_units, lstm_epochs, lstm_max_len, augment, mirror, jobs,
-             scheduler, media_root, seed):
+             gmm_samples, gmm_iter, f2_mirror, lstm_units, lstm_epochs, lstm_max_len, augment, mirror,
+             f3_reference, f3_inputs, f3_pyramid, jobs, scheduler, media_root, seed):
     """Compute (or resume) F1, F2, F3 for every fold of DATASET."""
     from adl.data.protocols import parse_subject_list
     from adl.features.pipeline import run_features
@@ -254,7 +265,8 @@ def features(dataset, root, cache, only, train_subjects, weights, backbone, inpu
     cache = cache or _default_cache()
     families = tuple(f.strip() for f in only.split(",") if f.strip())
     f3_over = {"max_epochs": lstm_epochs, "max_len": lstm_max_len, "augment": augment,
-               "mirror": mirror, "seed": seed}
+               "mirror": mirror, "per_frame": f3_reference == "per-frame", "inputs": f3_inputs,
+               "pyramid": f3_pyramid, "seed": seed}
     if lstm_units:
         f3_over["hidden"] = lstm_units
     cfg = FeaturesConfig(

@@ -72,9 +72,21 @@ from adl.data.record import SkeletonSequence, VideoRecord
 
 from .f3_config import (AUGMENT_CROP, AUGMENT_ROTATION_DEG, AUGMENT_SCALE, HIDDEN_BY_DATASET,
                         F3Config, check_lstm_params)
+from .f3_inputs import channel_width, input_channels, parse_inputs, temporal_pyramid
 
 __all__ = ["HIDDEN_BY_DATASET", "F3Config", "SkeletonLSTM", "mirror_sequence", "prepare_sequence",
            "resample_indices", "sequence_loss"]
+
+#: Values of the parameters added after version 0.2.0, for models pickled before them.
+_BEFORE_INPUTS = {"inputs": "joints", "bones": None, "pyramid": 0}
+
+
+def check_pyramid(levels) -> None:
+    """Refuse pyramid levels that are not an integer >= 0 (ValueError)."""
+    if not isinstance(levels, (int, np.integer)) or isinstance(levels, bool) or levels < 0:
+        raise ValueError(f"expected pyramid levels as an integer >= 0 (0: no pyramid), "
+                         f"got {levels!r}")
+
 
 # -- sequences -------------------------------------------------------------------
 def _interpolate_missing(x: np.ndarray) -> np.ndarray:
@@ -234,8 +246,13 @@ class SkeletonLSTM(ClassifierMixin, TransformerMixin, BaseEstimator):
                  max_epochs: int = 60, patience: int = 10, batch_size: int = 16,
                  augment: bool = False, random_state: int = 0, max_len: int = 100,
                  clip_norm: Optional[float] = 1.0, standardize: bool = True,
-                 num_threads: Optional[int] = None, mirror_joints: Optional[Tuple[int, ...]] = None):
+                 num_threads: Optional[int] = None, mirror_joints: Optional[Tuple[int, ...]] = None,
+                 inputs: str = "joints", bones: Optional[Tuple[Tuple[int, int], ...]] = None,
+                 pyramid: int = 0):
         self.mirror_joints = mirror_joints
+        self.inputs = inputs
+        self.bones = bones
+        self.pyramid = pyramid
         self.hidden = hidden
         self.layers = layers
         self.dropout = dropout
@@ -291,8 +308,11 @@ class SkeletonLSTM(ClassifierMixin, TransformerMixin, BaseEstimator):
     def _scaled(self, s: np.ndarray) -> np.ndarray:
         return ((s - self.input_mean_) / self.input_scale_).astype(np.float32)
 
+    def _channels(self, s: np.ndarray) -> np.ndarray:
+        return input_channels(s, self.inputs, self.bones)
+
     def _fixed(self, s: np.ndarray) -> np.ndarray:
-        return self._scaled(s[resample_indices(len(s), self.max_len)])
+        return self._scaled(self._channels(s[resample_indices(len(s), self.max_len)]))
 
     def _augmented(self, s: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         n = len(s)
@@ -304,7 +324,7 @@ class SkeletonLSTM(ClassifierMixin, TransformerMixin, BaseEstimator):
         c, si = np.cos(theta), np.sin(theta)
         rot = np.array([[c, 0.0, si], [0.0, 1.0, 0.0], [-si, 0.0, c]], dtype=np.float32)
         xyz = s.reshape(len(s), -1, 3) @ rot.T * np.float32(rng.uniform(*AUGMENT_SCALE))
-        return self._scaled(xyz.reshape(len(s), -1))
+        return self._scaled(self._channels(xyz.reshape(len(s), -1)))
 
     # -- network ---------------------------------------------------------------------
     def _build(self, n_features: int, n_classes: int):
@@ -341,11 +361,20 @@ class SkeletonLSTM(ClassifierMixin, TransformerMixin, BaseEstimator):
         import torch
         check_lstm_params(self.hidden, self.layers, self.dropout, self.lr, self.max_epochs,
                          self.patience, self.batch_size, self.max_len, self.clip_norm)
+        channels = parse_inputs(self.inputs)
+        if "bones" in channels and not self.bones:
+            raise ValueError(f"inputs={self.inputs!r} needs bones=<(parent, child) joint pairs> "
+                             f"(the layout's bones)")
+        check_pyramid(self.pyramid)
         seqs = self._check_sequences(sequences, "sequences", None)
         n_features = seqs[0].shape[1]
         if self.augment and n_features % 3:
             raise ValueError(f"augment=True rotates 3D joints: expected a multiple of 3 values per "
                              f"step, got {n_features}")
+        if channels != ("joints",) and n_features % 3:
+            raise ValueError(f"inputs={self.inputs!r} derives 3D vectors from the joints: expected "
+                             f"a multiple of 3 values per step, got {n_features}")
+        train_seqs = list(seqs)      # the fold's own videos, for the F3 vector's statistics
         self.classes_ = np.unique(np.asarray(y))
         y_idx = self._encode(y, "y", len(seqs))
         if self.mirror_joints is not None:
@@ -357,15 +386,17 @@ class SkeletonLSTM(ClassifierMixin, TransformerMixin, BaseEstimator):
         if have_val != (val_y is not None):
             raise ValueError("pass val_sequences and val_y together")
         if self.standardize:
-            frames = np.concatenate(seqs).astype(np.float64)
+            frames = np.concatenate([self._channels(s) for s in seqs]).astype(np.float64)
             self.input_mean_ = frames.mean(axis=0).astype(np.float32)
             rms = float(np.sqrt(((frames - self.input_mean_) ** 2).mean()))
             self.input_scale_ = rms if rms > 1e-8 else 1.0
         else:
-            self.input_mean_ = np.zeros(n_features, dtype=np.float32)
+            self.input_mean_ = np.zeros(channel_width(n_features, self.inputs, self.bones),
+                                        dtype=np.float32)
             self.input_scale_ = 1.0
         if have_val:
             vseqs = self._check_sequences(val_sequences, "val_sequences", n_features)
+            train_seqs += vseqs
             vy = torch.from_numpy(self._encode(val_y, "val_y", len(vseqs)))
             vx, vmask = self._pad([self._fixed(s) for s in vseqs])
         self.n_features_in_ = int(n_features)
@@ -375,7 +406,8 @@ class SkeletonLSTM(ClassifierMixin, TransformerMixin, BaseEstimator):
         try:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self.random_state)
-                self.model_ = self._build(n_features, len(self.classes_))
+                self.model_ = self._build(channel_width(n_features, self.inputs, self.bones),
+                                          len(self.classes_))
                 opt = torch.optim.Adam(self.model_.parameters(), lr=self.lr)
                 fixed = None if self.augment else [self._fixed(s) for s in seqs]
                 y_t = torch.from_numpy(y_idx)
@@ -423,6 +455,7 @@ class SkeletonLSTM(ClassifierMixin, TransformerMixin, BaseEstimator):
                 self.model_.eval()
         finally:
             torch.set_num_threads(prev_threads)
+        self._fit_blocks(train_seqs)
         return self
 
     # -- pickling: weights as numpy arrays ------------------------------------------
@@ -441,11 +474,16 @@ class SkeletonLSTM(ClassifierMixin, TransformerMixin, BaseEstimator):
         state = dict(state)
         if "seed" in state and "random_state" not in state:   # pickled before the rename
             state["random_state"] = state.pop("seed")
+        for name, value in _BEFORE_INPUTS.items():     # pickled before these parameters
+            state.setdefault(name, value)
         weights = state.pop("_model_weights", None)
+        if weights is not None:
+            state.setdefault("block_stats_", [])
         super().__setstate__(state)
         if weights is not None:
             import torch
-            self.model_ = self._build(self.n_features_in_, len(self.classes_))
+            self.model_ = self._build(channel_width(self.n_features_in_, self.inputs, self.bones),
+                                      len(self.classes_))
             self.model_.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in weights.items()})
             self.model_.eval()
 
@@ -478,9 +516,46 @@ class SkeletonLSTM(ClassifierMixin, TransformerMixin, BaseEstimator):
             torch.set_num_threads(prev_threads)
         return (np.concatenate(feats).astype(np.float32), np.concatenate(probas).astype(np.float64))
 
+    # -- the F3 vector ----------------------------------------------------------------
+    def _blocks(self, sequences, pooled: np.ndarray) -> List[np.ndarray]:
+        """The F3 vector's blocks before scaling: the pooled hidden states, then
+        (``pyramid > 0``) the temporal pyramid of the input channels."""
+        blocks = [pooled]
+        if self.pyramid:
+            blocks.append(np.stack([temporal_pyramid(self._channels(s), self.pyramid)
+                                    for s in sequences]))
+        return blocks
+
+    def _fit_blocks(self, train_seqs: List[np.ndarray]) -> None:
+        """Per-value mean and scale of each block over the fold's training
+        videos (fit and validation, not their mirror images); identity for a
+        vector of one block (the thesis's)."""
+        self.block_stats_ = []
+        if not self.pyramid:
+            return
+        blocks = self._blocks(train_seqs, self._forward_all(train_seqs)[0])
+        for b in blocks:
+            b = b.astype(np.float64)
+            sd = b.std(axis=0)
+            scale = np.where(sd > 1e-8, sd, 1.0) * np.sqrt(b.shape[1])
+            self.block_stats_.append((b.mean(axis=0).astype(np.float32), scale.astype(np.float32)))
+
     def transform(self, sequences) -> np.ndarray:
-        """F3 features ``[mean h, max h, last h]`` of the last layer, ``(n, 3 * hidden)`` float32."""
-        return self._forward_all(sequences)[0]
+        """The F3 vector of each sequence, ``(n, d)`` float32.
+
+        ``[mean h, max h, last h]`` of the last layer (``3 * hidden`` values);
+        with ``pyramid > 0`` followed by the temporal pyramid of the input
+        channels (:func:`adl.features.f3_inputs.temporal_pyramid`), each block
+        standardised with the training videos' statistics and divided by the
+        square root of its width, so that both weigh alike in a linear SVM.
+        """
+        pooled = self._forward_all(sequences)[0]
+        if not self.pyramid:
+            return pooled
+        seqs = self._check_sequences(sequences, "sequences", self.n_features_in_)
+        blocks = self._blocks(seqs, pooled)
+        return np.concatenate([(b - m) / sc for b, (m, sc) in zip(blocks, self.block_stats_)],
+                              axis=1).astype(np.float32)
 
     def predict_proba(self, sequences) -> np.ndarray:
         """Class probabilities averaged over the valid time steps, ``(n, n_classes)``."""

@@ -45,12 +45,25 @@ class F3Config:
     max_len: int = 100
     clip_norm: float = 1.0
     standardize: bool = True
+    #: The normalisation reference (:func:`adl.data.geometry.normalise_skeleton`):
+    #: True, each frame its own (the thesis); False, the first valid frame's.
     per_frame: bool = True
     mirror: bool = True
+    #: The LSTM's input channels (:mod:`adl.features.f3_inputs`); "joints" is the thesis.
+    inputs: str = "joints"
+    #: Levels of the temporal pyramid of the input channels added to the F3
+    #: vector (:mod:`adl.features.f3_inputs`); 0, none (the thesis).
+    pyramid: int = 0
 
     def __post_init__(self):
         check_lstm_params(self.hidden, self.layers, self.dropout, self.lr, self.max_epochs,
                          self.patience, self.batch_size, self.max_len, self.clip_norm)
+        from .f3_inputs import parse_inputs
+        parse_inputs(self.inputs)
+        if not isinstance(self.pyramid, (int, np.integer)) or isinstance(self.pyramid, bool) \
+                or self.pyramid < 0:
+            raise ValueError(f"expected pyramid levels as an integer >= 0 (0: no pyramid), "
+                             f"got {self.pyramid!r}")
 
     @classmethod
     def for_dataset(cls, dataset: str, **overrides) -> "F3Config":
@@ -73,15 +86,27 @@ class F3Config:
         mirror = d.pop("mirror")
         if mirror and layout is None:
             raise ValueError("F3Config(mirror=True) needs the joint layout of the sequences")
-        return SkeletonLSTM(**d, mirror_joints=layout.mirror_permutation if mirror else None)
+        needs_bones = "bones" in self.inputs.split("+")
+        if needs_bones and layout is None:
+            raise ValueError(f"F3Config(inputs={self.inputs!r}) needs the joint layout of the "
+                             f"sequences (its bones)")
+        return SkeletonLSTM(**d, mirror_joints=layout.mirror_permutation if mirror else None,
+                            bones=layout.bones if needs_bones else None)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "F3Config":
-        """The configuration :meth:`to_dict` wrote (unknown keys refused by name)."""
-        return config_from_dict(cls, d)
+        """The configuration :meth:`to_dict` wrote (unknown keys refused by name); a
+        field it lacks, written before that field existed, takes the value that
+        reproduces the older behaviour (:data:`BEFORE_FIELDS`)."""
+        return config_from_dict(cls, {**BEFORE_FIELDS, **d})
+
+
+#: Fields added after version 0.2.0, at the values that reproduce a configuration
+#: written before them (the thesis's input, no pyramid).
+BEFORE_FIELDS = {"inputs": "joints", "pyramid": 0}
 
 
 def check_lstm_params(hidden, layers, dropout, lr, max_epochs, patience, batch_size, max_len,
