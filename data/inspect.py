@@ -9,7 +9,7 @@ import numpy as np
 
 from .errors import AdlError
 from .record import VideoRecord
-from .registry import load_records
+from .registry import load_records, skipped_samples
 from .video import FrameSource
 
 
@@ -26,6 +26,7 @@ class InspectReport:
     rgb_frames: List[int] = field(default_factory=list)
     problems: List[str] = field(default_factory=list)
     n_groups: int = 0          # split groups declared (manifest ``group``); 0: none
+    skipped: List[str] = field(default_factory=list)   # "sample: reason" the reader left out
 
     @property
     def ok(self) -> bool:
@@ -51,6 +52,11 @@ class InspectReport:
         if self.n_groups:
             lines.append(f"split groups: {self.n_groups} (videos of a group stay on one side of "
                          f"the validation splits)")
+        if self.skipped:
+            lines.append(f"skipped by the reader: {len(self.skipped)}")
+            lines += [f"  - {s}" for s in self.skipped[:20]]
+            if len(self.skipped) > 20:
+                lines.append(f"  ... and {len(self.skipped) - 20} more")
         if self.problems:
             lines.append(f"problems found: {len(self.problems)}")
             lines += [f"  - {p}" for p in self.problems]
@@ -91,5 +97,8 @@ def inspect_records(records: List[VideoRecord], *, dataset: str, root: str,
 def inspect_dataset(name: str, root, *, check_frames: bool = True, progress=None,
                     **reader_options) -> InspectReport:
     records = load_records(name, root, **reader_options)
-    return inspect_records(records, dataset=name, root=str(root), check_frames=check_frames,
-                           progress=progress)
+    rep = inspect_records(records, dataset=name, root=str(root), check_frames=check_frames,
+                          progress=progress)
+    rep.skipped = [f"{sample}: {reason}"
+                   for sample, reason in skipped_samples(name, root, **reader_options)]
+    return rep

@@ -193,3 +193,154 @@ def validation_split(labels: Sequence, fraction: float = DEFAULT_VALIDATION_FRAC
     val = np.array(sorted(val), dtype=np.int64)
     fit = np.setdiff1d(np.arange(labels.size), val)
     return fit, val
+
+
+# --------------------------------------------------------------------------- official splits
+# The published train/test splits of the deep-stage datasets (thesis 4.2, 5.4.1;
+# /work/shared/DATASETS.md sections 4-6).  A split names a record attribute
+# (``subject``, ``view`` or ``setup``) and the values on each side; values are
+# compared without leading zeros ("001" == "1").
+
+#: NTU RGB+D 60 cross-subject training performers (MS-G3D ``ntu_gendata.py``).
+NTU60_CS_TRAIN_SUBJECTS = (1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34,
+                           35, 38)
+#: NTU RGB+D 60 cross-view training cameras (camera 1 is the test view).
+NTU60_CV_TRAIN_CAMERAS = (2, 3)
+#: NTU RGB+D 120 cross-subject training performers (the 20 above and 33 more, 53).
+NTU120_CS_TRAIN_SUBJECTS = NTU60_CS_TRAIN_SUBJECTS + (
+    45, 46, 47, 49, 50, 52, 53, 54, 55, 56, 57, 58, 59, 70, 74, 78, 80, 81, 82, 83, 84, 85, 86,
+    89, 91, 92, 93, 94, 95, 97, 98, 100, 103)
+#: NTU RGB+D 120 cross-setup training setups: the even ids.
+NTU120_CSET_TRAIN_SETUPS = tuple(range(2, 33, 2))
+
+
+def _norm_value(v) -> str:
+    s = str(v).strip()
+    return str(int(s)) if s.isdigit() else s
+
+
+@dataclass(frozen=True)
+class AttributeSplit:
+    """A published train/test split by one record attribute.
+
+    Attributes
+    ----------
+    name : str
+        Protocol name (``ntu60_xsub``...).
+    attribute : {"subject", "view", "setup"}
+        The :class:`data.record.VideoRecord` field the split reads.
+    train_values : tuple of str
+        Values of the training side.
+    test_values : tuple of str, optional
+        Values of the test side; None: every value that is neither training
+        nor validation.
+    validation_values : tuple of str
+        Values held out for validation (Toyota Smarthome's camera 5); empty:
+        none.
+    classes : tuple of str, optional
+        The labels the protocol evaluates; a record of another label is on
+        no side.  None: every label.
+    """
+
+    name: str
+    attribute: str
+    train_values: Tuple[str, ...]
+    test_values: Optional[Tuple[str, ...]] = None
+    validation_values: Tuple[str, ...] = ()
+    classes: Optional[Tuple[str, ...]] = None
+
+    def __post_init__(self):
+        if self.attribute not in ("subject", "view", "setup"):
+            raise ValueError(f"split attribute must be subject, view or setup, got "
+                             f"{self.attribute!r}")
+        object.__setattr__(self, "train_values", tuple(_norm_value(v) for v in self.train_values))
+        if self.test_values is not None:
+            object.__setattr__(self, "test_values",
+                               tuple(_norm_value(v) for v in self.test_values))
+        object.__setattr__(self, "validation_values",
+                           tuple(_norm_value(v) for v in self.validation_values))
+
+    def _sides(self, records: Sequence[VideoRecord]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        values = []
+        for r in records:
+            v = getattr(r, self.attribute)
+            if v is None:
+                raise ValueError(f"protocol {self.name} splits by {self.attribute}, but video "
+                                 f"{r.video_id!r} has no {self.attribute}")
+            values.append(_norm_value(v))
+        values = np.array(values, dtype=object)
+        keep = np.ones(len(records), bool)
+        if self.classes is not None:
+            keep = np.isin(np.array([r.label for r in records], dtype=object),
+                           np.array(self.classes, dtype=object))
+        train = keep & np.isin(values, np.array(self.train_values, dtype=object))
+        val = keep & np.isin(values, np.array(self.validation_values, dtype=object))
+        if self.test_values is None:
+            test = keep & ~train & ~val
+        else:
+            test = keep & np.isin(values, np.array(self.test_values, dtype=object))
+        return train, val, test
+
+    def split(self, records: Sequence[VideoRecord]) -> Tuple[np.ndarray, np.ndarray]:
+        """Indices of the training and test records (validation records and
+        records outside :attr:`classes` on neither side)."""
+        train, _, test = self._sides(records)
+        return np.flatnonzero(train), np.flatnonzero(test)
+
+    def validation(self, records: Sequence[VideoRecord]) -> np.ndarray:
+        """Indices of the validation records (empty without validation values)."""
+        return np.flatnonzero(self._sides(records)[1])
+
+    def as_fold(self, records: Sequence[VideoRecord]) -> Fold:
+        """A cross-subject split as the :class:`Fold` the features stage runs.
+
+        Raises ValueError for a split by view or setup, or with a class subset
+        or validation values (a Fold has neither)."""
+        if self.attribute != "subject" or self.classes is not None or self.validation_values:
+            raise ValueError(f"protocol {self.name} splits by {self.attribute}"
+                             f"{' on a class subset' if self.classes is not None else ''}; only "
+                             f"a plain cross-subject split is a subject Fold")
+        train, test = self.split(records)
+        subj = sorted({records[i].subject for i in train}, key=_subject_key)
+        test_s = sorted({records[i].subject for i in test}, key=_subject_key)
+        return Fold(self.name, tuple(subj), tuple(test_s))
+
+
+def ntu60_cross_subject() -> AttributeSplit:
+    """NTU RGB+D 60 cross-subject: the 20 official training performers."""
+    return AttributeSplit("ntu60_xsub", "subject", NTU60_CS_TRAIN_SUBJECTS)
+
+
+def ntu60_cross_view() -> AttributeSplit:
+    """NTU RGB+D 60 cross-view: cameras 2 and 3 train, camera 1 tests."""
+    return AttributeSplit("ntu60_xview", "view", NTU60_CV_TRAIN_CAMERAS, (1,))
+
+
+def ntu120_cross_subject() -> AttributeSplit:
+    """NTU RGB+D 120 cross-subject: the 53 official training performers."""
+    return AttributeSplit("ntu120_xsub", "subject", NTU120_CS_TRAIN_SUBJECTS)
+
+
+def ntu120_cross_setup() -> AttributeSplit:
+    """NTU RGB+D 120 cross-setup: even setup ids train, odd ids test."""
+    return AttributeSplit("ntu120_xset", "setup", NTU120_CSET_TRAIN_SETUPS,
+                          tuple(range(1, 33, 2)))
+
+
+#: (dataset, protocol) -> the function that makes the split.
+OFFICIAL_SPLITS = {
+    ("ntu60", "xsub"): ntu60_cross_subject,
+    ("ntu60", "xview"): ntu60_cross_view,
+    ("ntu120", "xsub"): ntu120_cross_subject,
+    ("ntu120", "xset"): ntu120_cross_setup,
+}
+
+
+def official_split(dataset: str, protocol: str) -> AttributeSplit:
+    """The published split ``protocol`` of ``dataset`` (see :data:`OFFICIAL_SPLITS`)."""
+    try:
+        return OFFICIAL_SPLITS[(dataset, protocol)]()
+    except KeyError:
+        known = ", ".join(f"{d}/{p}" for d, p in OFFICIAL_SPLITS)
+        raise ValueError(f"no official split {protocol!r} for dataset {dataset!r}; expected "
+                         f"one of {known}") from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List
+from typing import List, Tuple
 
 from .errors import DatasetLayoutError
 from .record import VideoRecord
@@ -20,6 +20,7 @@ class DatasetInfo:
     protocol: str        # default protocol
     modalities: str
     folder_layout: str   # what `adl datasets` prints
+    skipped: str = ""    # "module:function" listing the samples the reader skips, with why
 
 
 DATASETS = {
@@ -42,6 +43,24 @@ DATASETS = {
         "ROOT/aXX_sYY_eZZ_skeleton.txt  '<frames> <joints>' header; per frame a row count (40/0/80)\n"
         "                               then per joint 'x y z c' (metres) and 'u v depth c' (screen)\n"
         "ROOT/aXX_sYY_eZZ_rgb.avi       RGB video (XX action 01-16, YY subject 01-10, ZZ 01 sit / 02 stand)"),
+    "ntu60": DatasetInfo(
+        "ntu60", "NTU RGB+D 60", "adl.data.ntu:read_ntu60", "kinect_v2_25",
+        "cross-subject (20 training performers) or cross-view (cameras 2, 3 train; 1 tests)",
+        "RGB AVI 1920x1080, 25-joint Kinect v2 skeleton (m + depth/colour pixels), up to 2 bodies",
+        "ROOT/**/SsssCcccPpppRrrrAaaa.skeleton  text: frame count; per frame a body count, per body\n"
+        "                                       a 10-value header, '25' and 25 joint lines of 12 values\n"
+        "ROOT/**/SsssCcccPpppRrrrAaaa_rgb.avi   RGB video (setups S001-S017, actions A001-A060)\n"
+        "ROOT/NTU_RGBD_samples_with_missing_skeletons.txt  the official list (3 header lines, one\n"
+        "                                       name a line): those samples are skipped and reported",
+        "adl.data.ntu:ntu60_skipped"),
+    "ntu120": DatasetInfo(
+        "ntu120", "NTU RGB+D 120", "adl.data.ntu:read_ntu120", "kinect_v2_25",
+        "cross-subject (53 training performers) or cross-setup (even setups train)",
+        "RGB AVI 1920x1080, 25-joint Kinect v2 skeleton (m + depth/colour pixels), up to 2 bodies",
+        "ROOT/**/SsssCcccPpppRrrrAaaa.skeleton  as ntu60; setups S001-S032, actions A001-A120\n"
+        "ROOT/**/SsssCcccPpppRrrrAaaa_rgb.avi   RGB video\n"
+        "ROOT/NTU_RGBD120_samples_with_missing_skeletons.txt  the official list: skipped, reported",
+        "adl.data.ntu:ntu120_skipped"),
     "manifest": DatasetInfo(
         "manifest", "bring-your-own CSV manifest", "adl.data.manifest:read_manifest", "(per row)",
         "leave-one-subject-out", "any: RGB video/frame folder and/or .npy skeleton",
@@ -77,3 +96,14 @@ def load_records(name: str, root, **reader_options) -> List[VideoRecord]:
     reader = getattr(importlib.import_module(module), func)
     records = reader(root, **reader_options)
     return sorted(records, key=lambda r: r.video_id)
+
+
+def skipped_samples(name: str, root, **reader_options) -> List[Tuple[str, str]]:
+    """The samples the reader of ``name`` leaves out at ``root``, as
+    ``(sample, reason)`` (e.g. NTU's missing-skeleton list); empty for a
+    dataset whose reader skips nothing."""
+    info = get_dataset(name)
+    if not info.skipped:
+        return []
+    module, func = info.skipped.split(":")
+    return list(getattr(importlib.import_module(module), func)(Path(root), **reader_options))

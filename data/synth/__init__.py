@@ -122,17 +122,24 @@ manifest ``ROOT/manifest.csv`` + ``rgb/<id>.avi`` + ``skeleton/<id>.npy``.
 No depth images are written.
 """
 from ._classes import CLASSES, ClassDef
-from ._generate import SPECS, generate
+from ._generate import NATIVE_WRITERS, SPECS, generate
 
 DATASETS = tuple(SPECS)
+#: The deep-stage datasets :func:`generate` writes through their own modules
+#: (:mod:`data.synth.ntu`).
+NATIVE_DATASETS = tuple(NATIVE_WRITERS)
 
 
 def class_names(dataset: str) -> list:
     """The class names of a synthetic dataset, in label-file order."""
+    if dataset in ("ntu60", "ntu120"):
+        from .ntu import NTU_SYNTH_CLASSES
+        return [c.name for a, c in sorted(NTU_SYNTH_CLASSES.items())
+                if dataset == "ntu120" or a <= 60]
     if dataset not in CLASSES:
         raise ValueError(f"unknown synthetic dataset {dataset!r}; expected one of "
                          f"{', '.join(CLASSES)}")
     return [c.name for c in CLASSES[dataset]]
 
 
-__all__ = ["generate", "class_names", "DATASETS", "CLASSES", "ClassDef"]
+__all__ = ["generate", "class_names", "DATASETS", "NATIVE_DATASETS", "CLASSES", "ClassDef"]

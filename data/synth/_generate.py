@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -48,6 +49,10 @@ def _cad120_ids(n: int) -> List[str]:
 def _plain_ids(n: int) -> List[str]:
     return [str(i + 1) for i in range(n)]
 
+
+#: Datasets written by a module of their own ("module:function" in this package):
+#: the deep-stage datasets, whose layouts and samples differ from the classical ones.
+NATIVE_WRITERS: Dict[str, str] = {"ntu60": "ntu:generate_ntu", "ntu120": "ntu:generate_ntu"}
 
 SPECS: Dict[str, DatasetSpec] = {
     "cad60": DatasetSpec("cad60", 60, "cad60", CAD_15, 4, _plain_ids),
@@ -379,8 +384,9 @@ def generate(dataset: str, out, *, seed: int = 0, subjects: Optional[int] = None
 
     Parameters
     ----------
-    dataset : {"cad60", "cad120", "msr_daily", "manifest"}
-        Layout and class set (see the table in :mod:`data.synth`).
+    dataset : {"cad60", "cad120", "msr_daily", "manifest", "ntu60", "ntu120"}
+        Layout and class set (see the table in :mod:`data.synth`; the NTU
+        datasets: :mod:`data.synth.ntu`).
     out : str or Path
         Dataset root to create (existing files of the same names are overwritten).
     seed : int
@@ -421,6 +427,12 @@ def generate(dataset: str, out, *, seed: int = 0, subjects: Optional[int] = None
     ValueError
         Unknown dataset or class, or an argument out of range.
     """
+    if dataset in NATIVE_WRITERS:                  # the deep-stage datasets' own writers
+        module, func = NATIVE_WRITERS[dataset].split(":")
+        writer = getattr(importlib.import_module(f"{__package__}.{module}"), func)
+        return writer(dataset, out, seed=seed, subjects=subjects,
+                      videos_per_class=videos_per_class, frames=frames, image_size=image_size,
+                      classes=classes)
     import cv2
     spec, n_subj, reps, T, size, chosen = _check_args(dataset, subjects, videos_per_class,
                                                       frames, image_size, classes)
