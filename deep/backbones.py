@@ -137,6 +137,22 @@ register_backbone(BackboneSpec(
         endpoint="features", url="https://download.pytorch.org/models/s3d-d76dad2f.pth"),)))
 
 
+def he_init_(model) -> None:
+    """Re-draw every 3D convolution's weight from He's normal (fan-in, ReLU gain),
+    in place.
+
+    PyTorch's default initialisation shrinks activations by a constant factor
+    per layer: through I3D's 60-odd convolutions a random ``Mixed_5c`` ends near
+    1e-6 (S3D near 1e-7), where float16 autocast underflows.  He's
+    variance-preserving draw keeps the map near unit scale, so random weights
+    (tests, demos) exercise the same numeric range as trained ones.
+    """
+    import torch
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv3d):
+            torch.nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
+
+
 def build_backbone(name: str = "i3d", weights: Optional[str] = None, *, seed: int = 0):
     """A registered backbone with its weights, on the CPU, in eval mode.
 
@@ -148,7 +164,8 @@ def build_backbone(name: str = "i3d", weights: Optional[str] = None, *, seed: in
         ``None`` (the standard weights), a standard name, ``"random"`` or a
         state-dict path (:func:`adl.deep.weights.resolve_weights`).
     seed : int
-        Seed of the random initialisation (``"random"``).
+        Seed of the random initialisation (``"random"``: PyTorch's defaults,
+        then :func:`he_init_` for the convolutions).
 
     Returns
     -------
@@ -169,6 +186,8 @@ def build_backbone(name: str = "i3d", weights: Optional[str] = None, *, seed: in
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = spec.build()
+        if resolved.kind == "random":
+            he_init_(model)
     if resolved.kind == "standard":
         spec.load_standard(model, resolved.entry, resolved.path)
     elif resolved.kind == "file":

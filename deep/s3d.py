@@ -35,13 +35,13 @@ class S3DFeatures(S3D):
     Parameters
     ----------
     num_classes : int
-        Classes of the (unused here) classifier, 400 for Kinetics weights.
+        Classes of the classifier, 400 for the Kinetics weights.
 
     Notes
     -----
     ``forward(x)`` with ``x`` of shape ``(N, 3, T, H, W)`` returns
-    ``(N, 1024, T', H', W')``, 8 x 7 x 7 at 64 x 224 x 224;
-    :meth:`classify` runs torchvision's full forward (class scores).
+    ``(N, 1024, T', H', W')``, 8 x 7 x 7 at 64 x 224 x 224.  The classifier
+    is kept (unused) so that torchvision's files load with ``strict=True``.
     """
 
     endpoint = "features"
@@ -53,10 +53,6 @@ class S3DFeatures(S3D):
         if x.ndim != 5 or x.shape[1] != 3:
             raise ValueError(f"expected RGB clips of shape (N, 3, T, H, W), got {tuple(x.shape)}")
         return self.features(x)
-
-    def classify(self, x: torch.Tensor) -> torch.Tensor:
-        """torchvision's forward: class scores, shape ``(N, num_classes)``."""
-        return super().forward(x)
 
 
 def load_kinetics400(model: S3DFeatures, path: Path, *, layout: str) -> None:
@@ -87,7 +83,7 @@ def load_kinetics400(model: S3DFeatures, path: Path, *, layout: str) -> None:
                                    f"(file {torchvision_file_name(enum)}), not found")
     try:
         state = enum.get_state_dict(progress=False, model_dir=str(path.parent),
-                                    weights_only=True)
+                                    map_location="cpu", weights_only=True)
     except CHECKPOINT_READ_ERRORS as err:
         raise unreadable_checkpoint(path, layout, err) from None
     load_state_dict_strict(model, state, source=path, layout=layout)

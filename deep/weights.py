@@ -264,7 +264,7 @@ def unreadable_checkpoint(path, layout: str, err: BaseException) -> WeightsError
     """The error for a file ``torch.load(weights_only=True)`` could not read."""
     text = str(err).strip()
     reason = text.splitlines()[0] if text else type(err).__name__
-    return WeightsError(f"{path}: expected a {layout} state dict readable with "
+    return WeightsError(f"{path}: expected a state dict of {layout} readable with "
                         f"torch.load(weights_only=True), found an unreadable, truncated or "
                         f"foreign file ({reason[:160]})")
 
@@ -311,7 +311,7 @@ def load_state_dict_strict(model, obj, *, source, layout: str) -> None:
         else:
             detail = (f"first mismatched key {first!r}: shape {tuple(state[first].shape)} in the "
                       f"file, {tuple(own[first].shape)} expected")
-        raise WeightsError(f"{source}: not a {layout} state dict: {detail} ({counts})")
+        raise WeightsError(f"{source}: not a state dict of {layout}: {detail} ({counts})")
     model.load_state_dict(state, strict=True)
 
 
