@@ -30,8 +30,10 @@ from adl.data.convert import read_utkinect_joints, read_utkinect_labels
 from adl.data.errors import AdlError
 from adl.data.manifest import load_npy_skeleton, read_manifest
 from adl.data.msr_daily import parse_msr_skeleton
+from adl.data.ntu import MISSING_LIST_NAMES, NtuSkeleton, parse_ntu_skeleton, read_ntu60
 from adl.data.record import SkeletonSequence
 from adl.data.synth import generate
+from adl.data.synth.ntu import generate_ntu
 
 CASES_PER_READER = 120
 MEMORY_LIMIT = 64 * 2 ** 20      # bytes a parse of these tiny files may allocate at peak
@@ -216,6 +218,9 @@ def roots(tmp_path_factory, tiny_writer):
         root = tmp_path_factory.mktemp(ds)
         generate(ds, root, seed=0, subjects=2, frames=4, image_size=(32, 24))
         out[ds] = root
+    out["ntu60"] = tmp_path_factory.mktemp("ntu60")
+    generate_ntu("ntu60", out["ntu60"], seed=0, subjects=2, frames=4, image_size=(32, 24),
+                 classes=["drink water", "sitting down"], missing_skeletons=1)
     return out
 
 
@@ -269,6 +274,25 @@ def _msr_skeleton(roots, tmp_path):
     return path, lambda: parse_msr_skeleton(path), _valid_sequence, _mutate_text
 
 
+def _valid_ntu(value) -> None:
+    assert isinstance(value, NtuSkeleton)
+    T, M = value.joints.shape[:2]
+    assert value.joints.shape == (T, M, 25, 3) and T >= 1 and 1 <= M <= 2
+    assert len(value.body_ids) == M and value.bodies_reported.shape == (T,)
+    assert not np.any(np.isinf(value.joints)) and not np.any(np.isinf(value.color_xy))
+
+
+def _ntu_skeleton(roots, tmp_path):
+    path = _first(roots["ntu60"], "nturgb+d_skeletons/*.skeleton")
+    return path, lambda: parse_ntu_skeleton(path), _valid_ntu, _mutate_text
+
+
+def _ntu_missing_list(roots, tmp_path):
+    root = roots["ntu60"]
+    return root / MISSING_LIST_NAMES["ntu60"], lambda: read_ntu60(root), _valid_records, \
+        _mutate_text
+
+
 def _manifest_csv(roots, tmp_path):
     root = roots["manifest"]
     return root / "manifest.csv", lambda: read_manifest(root), _valid_records, _mutate_text
@@ -298,6 +322,8 @@ READERS = {
     "CAD-120 activityLabel.txt": (read_cad120, _cad120_labels),
     "CAD-120 labeling.txt": (read_cad120, _cad120_labeling),
     "MSR skeleton": (parse_msr_skeleton, _msr_skeleton),
+    "NTU .skeleton": (parse_ntu_skeleton, _ntu_skeleton),
+    "NTU missing-skeleton list": (read_ntu60, _ntu_missing_list),
     "manifest.csv": (read_manifest, _manifest_csv),
     "manifest skeleton .npy": (load_npy_skeleton, _manifest_npy),
     "UTKinect joints": (read_utkinect_joints, _utkinect_joints),
@@ -306,12 +332,13 @@ READERS = {
 
 
 def test_every_reader_of_a_dataset_file_is_fuzzed():
-    """Nine input files, eight reader functions: the parametrisation below
+    """Eleven input files, ten reader functions: the parametrisation below
     runs them all (a reader dropped from the table fails here)."""
-    assert len(READERS) == 9
+    assert len(READERS) == 11
     assert {fn for fn, _ in READERS.values()} == {
         parse_cad_skeleton, read_cad60, read_cad120, parse_msr_skeleton, read_manifest,
-        load_npy_skeleton, read_utkinect_joints, read_utkinect_labels}
+        load_npy_skeleton, read_utkinect_joints, read_utkinect_labels, parse_ntu_skeleton,
+        read_ntu60}
 
 
 @pytest.mark.parametrize("name", list(READERS))
