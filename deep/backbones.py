@@ -66,7 +66,8 @@ class BackboneSpec:
                              f"entry, got none")
         foreign = [w.name for w in self.weights if w.backbone != self.name]
         if foreign:
-            raise ValueError(f"backbone {self.name!r}: weights {foreign} belong to another backbone")
+            raise ValueError(f"backbone {self.name!r}: weights {foreign} belong to another "
+                             f"backbone")
 
     @property
     def default_weights(self) -> BackboneWeights:
@@ -259,7 +260,8 @@ class VideoBackbone:
         return meta
 
     def forward_clips(self, clips: np.ndarray) -> np.ndarray:
-        """Feature maps of RGB clips, ``batch_size`` clips per forward pass.
+        """Feature maps ``g = f(crop(V); theta)`` of RGB clips (thesis Eq. 4.1),
+        ``batch_size`` clips per forward pass.
 
         Parameters
         ----------

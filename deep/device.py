@@ -110,7 +110,8 @@ def resolve_precision(precision: str = "auto", device="cpu") -> str:
         natively.
     """
     if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
+        raise ValueError(f"unknown precision {precision!r}; expected one of "
+                         f"{', '.join(PRECISIONS)}")
     native = native_precisions(device)
     if precision == "auto":
         for choice in ("bfloat16", "float16"):

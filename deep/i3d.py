@@ -21,7 +21,11 @@ name for name, so that its state dict loads with ``strict=True``:
 
 Input: RGB clips ``(N, 3, T, H, W)`` scaled to [-1, 1] (``x / 255 * 2 - 1``);
 ``Mixed_5c`` is ``(N, 1024, ceil(T/8), ceil(H/32), ceil(W/32))``, i.e.
-1024 x 8 x 7 x 7 for the thesis' 64 x 224 x 224 clips.
+1024 x 8 x 7 x 7 for the thesis' 64 x 224 x 224 clips: the feature map
+``g = f(crop(V); theta)`` of Eq. 4.1 that Separable STA and VPN modulate
+(thesis 4.6.1: tc = 8, m x n = 7 x 7, c = 1024).  P-I3D's "GAP" features
+(tc = 7, 1 x 1, 1024) are the head's 2 x 7 x 7 stride-1 average pool of that
+map (the first step of :meth:`I3D.classify`).
 """
 from __future__ import annotations
 

@@ -167,7 +167,8 @@ def hub_checkpoint_dir() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
-def resolve_weights(entries: Tuple[BackboneWeights, ...], weights: Optional[str]) -> ResolvedWeights:
+def resolve_weights(entries: Tuple[BackboneWeights, ...],
+                    weights: Optional[str]) -> ResolvedWeights:
     """Resolve a ``weights=`` value against a backbone's standard entries.
 
     Parameters

@@ -98,13 +98,15 @@ def test_cache_meta_names_weights_precision_and_seed(tmp_path, clips):
     from_file = VideoBackbone("i3d", path, device="cpu", precision="float32")
     assert from_file.cache_meta()["weights"].startswith("file:")
     assert "seed" not in from_file.cache_meta()
-    np.testing.assert_array_equal(from_file.forward_clips(clips[:1]), runner.forward_clips(clips[:1]))
+    np.testing.assert_array_equal(from_file.forward_clips(clips[:1]),
+                                  runner.forward_clips(clips[:1]))
 
 
 def test_forward_clips_refusals():
     runner = VideoBackbone("s3d", "random", device="cpu", precision="float32")
     with pytest.raises(ValueError, match=r"expected a non-empty uint8 RGB array of clips "
-                                         r"\(N, T, H, W, 3\), got ndarray float32 \(1, 8, 32, 32, 3\)"):
+                                         r"\(N, T, H, W, 3\), got ndarray float32 "
+                                         r"\(1, 8, 32, 32, 3\)"):
         runner.forward_clips(np.zeros((1, 8, 32, 32, 3), dtype=np.float32))
     with pytest.raises(ValueError, match=r"got ndarray uint8 \(0, 8, 32, 32, 3\)"):
         runner.forward_clips(np.zeros((0, 8, 32, 32, 3), dtype=np.uint8))

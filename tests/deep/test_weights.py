@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -56,9 +57,10 @@ def test_metadata_is_json_and_says_what_changes_the_features():
 
 
 def test_default_weights_missing_name_the_file_to_provide(hub_dir):
+    where = re.escape(str(hub_dir / "checkpoints" / "rgb_imagenet.pt"))
     with pytest.raises(WeightsNotFoundError, match=rf"i3d weights 'rgb_imagenet' not found: put "
-                                                   rf"rgb_imagenet\.pt \(the PyTorch I3D port's .*\) "
-                                                   rf"at {hub_dir}/checkpoints/rgb_imagenet\.pt"):
+                                                   rf"rgb_imagenet\.pt \(the PyTorch I3D "
+                                                   rf"port's .*\) at {where}"):
         resolve_weights(I3D_ENTRIES, None)
 
 
@@ -71,7 +73,8 @@ def test_random_path_and_standard_name_resolve(hub_dir, tmp_path):
     assert (resolved.kind, resolved.path, resolved.entry) == ("file", path, I3D_ENTRIES[0])
     (hub_dir / "checkpoints" / "rgb_imagenet.pt").write_bytes(b"x")
     resolved = resolve_weights(I3D_ENTRIES, "RGB_IMAGENET")
-    assert (resolved.kind, resolved.path) == ("standard", hub_dir / "checkpoints" / "rgb_imagenet.pt")
+    assert resolved.kind == "standard"
+    assert resolved.path == hub_dir / "checkpoints" / "rgb_imagenet.pt"
 
 
 def test_resolution_refusals(tmp_path):
