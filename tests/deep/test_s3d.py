@@ -103,3 +103,11 @@ def test_bad_input_is_refused():
     with pytest.raises(ValueError, match=r"expected RGB clips of shape \(N, 3, T, H, W\), got "
                                          r"\(3, 8, 32, 32\)"):
         S3DFeatures()(torch.zeros(3, 8, 32, 32))
+
+
+def test_a_torchvision_s3d_file_loads_from_a_path(tmp_path, tv_state):
+    path = tmp_path / "my_s3d.pth"
+    torch.save(tv_state, path)
+    model, resolved = build_backbone("s3d", path)
+    assert resolved.kind == "file"
+    assert torch.equal(model.state_dict()["classifier.1.bias"], tv_state["classifier.1.bias"])
