@@ -327,12 +327,49 @@ def ntu120_cross_setup() -> AttributeSplit:
                           tuple(range(1, 33, 2)))
 
 
+#: Toyota Smarthome cross-subject training subjects (YangDi666 ``smarthome_gendata.py``).
+SMARTHOME_CS_TRAIN_SUBJECTS = (3, 4, 6, 7, 9, 12, 13, 15, 17, 19, 25)
+#: Toyota Smarthome cross-view: camera 5 validates and camera 2 tests in CV1 and CV2.
+SMARTHOME_CV_VALIDATION_CAMERAS = (5,)
+SMARTHOME_CV_TEST_CAMERAS = (2,)
+SMARTHOME_CV1_TRAIN_CAMERAS = (1,)
+SMARTHOME_CV2_TRAIN_CAMERAS = (1, 3, 4, 6, 7)
+
+
+def smarthome_cross_subject() -> AttributeSplit:
+    """Toyota Smarthome CS: 11 training subjects, the others test; 31 classes."""
+    from .smarthome import SMARTHOME_ACTIVITIES
+    return AttributeSplit("smarthome_cs", "subject", SMARTHOME_CS_TRAIN_SUBJECTS,
+                          classes=SMARTHOME_ACTIVITIES)
+
+
+def smarthome_cross_view_1() -> AttributeSplit:
+    """Toyota Smarthome CV1: camera 1 trains, 5 validates, 2 tests; 19 classes."""
+    from .smarthome import SMARTHOME_CV_ACTIVITIES
+    return AttributeSplit("smarthome_cv1", "view", SMARTHOME_CV1_TRAIN_CAMERAS,
+                          SMARTHOME_CV_TEST_CAMERAS, SMARTHOME_CV_VALIDATION_CAMERAS,
+                          classes=SMARTHOME_CV_ACTIVITIES)
+
+
+def smarthome_cross_view_2() -> AttributeSplit:
+    """Toyota Smarthome CV2: cameras 1, 3, 4, 6, 7 train, 5 validates, 2 tests;
+    19 classes (the camera test of the public script's CV2 reads the subject
+    by mistake; the cameras are what the protocol names)."""
+    from .smarthome import SMARTHOME_CV_ACTIVITIES
+    return AttributeSplit("smarthome_cv2", "view", SMARTHOME_CV2_TRAIN_CAMERAS,
+                          SMARTHOME_CV_TEST_CAMERAS, SMARTHOME_CV_VALIDATION_CAMERAS,
+                          classes=SMARTHOME_CV_ACTIVITIES)
+
+
 #: (dataset, protocol) -> the function that makes the split.
 OFFICIAL_SPLITS = {
     ("ntu60", "xsub"): ntu60_cross_subject,
     ("ntu60", "xview"): ntu60_cross_view,
     ("ntu120", "xsub"): ntu120_cross_subject,
     ("ntu120", "xset"): ntu120_cross_setup,
+    ("smarthome", "cs"): smarthome_cross_subject,
+    ("smarthome", "cv1"): smarthome_cross_view_1,
+    ("smarthome", "cv2"): smarthome_cross_view_2,
 }
 
 

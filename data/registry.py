@@ -61,6 +61,15 @@ DATASETS = {
         "ROOT/**/SsssCcccPpppRrrrAaaa_rgb.avi   RGB video\n"
         "ROOT/NTU_RGBD120_samples_with_missing_skeletons.txt  the official list: skipped, reported",
         "adl.data.ntu:ntu120_skipped"),
+    "smarthome": DatasetInfo(
+        "smarthome", "Toyota Smarthome (trimmed)", "adl.data.smarthome:read_smarthome",
+        "lcrnet_13", "cross-subject (31 classes), CV1 / CV2 (19 classes, camera 5 validates, "
+        "2 tests); metric: mean per-class accuracy (and top-1)",
+        "RGB MP4 640x480, 13-joint LCR-Net poses (2D pixels + 3D) per frame",
+        "ROOT/**/<Activity>_pPP_rRR_vVV_cCC.mp4          RGB clip (PP subject, CC camera)\n"
+        "ROOT/**/<Activity>_pPP_rRR_vVV_cCC_pose3d.json  {\"frames\": [[{\"pose2d\": 26 numbers x0..x12,\n"
+        "                                                y0..y12, \"pose3d\": 39 numbers X.., Y.., Z..}], ...]}\n"
+        "                                                one person list per frame ([] = none)"),
     "manifest": DatasetInfo(
         "manifest", "bring-your-own CSV manifest", "adl.data.manifest:read_manifest", "(per row)",
         "leave-one-subject-out", "any: RGB video/frame folder and/or .npy skeleton",

@@ -126,12 +126,15 @@ from ._generate import NATIVE_WRITERS, SPECS, generate
 
 DATASETS = tuple(SPECS)
 #: The deep-stage datasets :func:`generate` writes through their own modules
-#: (:mod:`data.synth.ntu`).
+#: (:mod:`data.synth.ntu`, :mod:`data.synth.smarthome`).
 NATIVE_DATASETS = tuple(NATIVE_WRITERS)
 
 
 def class_names(dataset: str) -> list:
     """The class names of a synthetic dataset, in label-file order."""
+    if dataset == "smarthome":
+        from .smarthome import SMARTHOME_SYNTH_CLASSES
+        return sorted(SMARTHOME_SYNTH_CLASSES)
     if dataset in ("ntu60", "ntu120"):
         from .ntu import NTU_SYNTH_CLASSES
         return [c.name for a, c in sorted(NTU_SYNTH_CLASSES.items())

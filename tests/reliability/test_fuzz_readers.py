@@ -32,8 +32,10 @@ from adl.data.manifest import load_npy_skeleton, read_manifest
 from adl.data.msr_daily import parse_msr_skeleton
 from adl.data.ntu import MISSING_LIST_NAMES, NtuSkeleton, parse_ntu_skeleton, read_ntu60
 from adl.data.record import SkeletonSequence
+from adl.data.smarthome import parse_smarthome_pose
 from adl.data.synth import generate
 from adl.data.synth.ntu import generate_ntu
+from adl.data.synth.smarthome import generate_smarthome
 
 CASES_PER_READER = 120
 MEMORY_LIMIT = 64 * 2 ** 20      # bytes a parse of these tiny files may allocate at peak
@@ -221,6 +223,9 @@ def roots(tmp_path_factory, tiny_writer):
     out["ntu60"] = tmp_path_factory.mktemp("ntu60")
     generate_ntu("ntu60", out["ntu60"], seed=0, subjects=2, frames=4, image_size=(32, 24),
                  classes=["drink water", "sitting down"], missing_skeletons=1)
+    out["smarthome"] = tmp_path_factory.mktemp("smarthome")
+    generate_smarthome("smarthome", out["smarthome"], seed=0, subjects=1, frames=4,
+                       image_size=(32, 24), classes=["Walk"])
     return out
 
 
@@ -293,6 +298,11 @@ def _ntu_missing_list(roots, tmp_path):
         _mutate_text
 
 
+def _smarthome_pose(roots, tmp_path):
+    path = _first(roots["smarthome"], "skeletonv12/*_pose3d.json")
+    return path, lambda: parse_smarthome_pose(path), _valid_sequence, _mutate_text
+
+
 def _manifest_csv(roots, tmp_path):
     root = roots["manifest"]
     return root / "manifest.csv", lambda: read_manifest(root), _valid_records, _mutate_text
@@ -324,6 +334,7 @@ READERS = {
     "MSR skeleton": (parse_msr_skeleton, _msr_skeleton),
     "NTU .skeleton": (parse_ntu_skeleton, _ntu_skeleton),
     "NTU missing-skeleton list": (read_ntu60, _ntu_missing_list),
+    "Smarthome pose JSON": (parse_smarthome_pose, _smarthome_pose),
     "manifest.csv": (read_manifest, _manifest_csv),
     "manifest skeleton .npy": (load_npy_skeleton, _manifest_npy),
     "UTKinect joints": (read_utkinect_joints, _utkinect_joints),
@@ -332,13 +343,13 @@ READERS = {
 
 
 def test_every_reader_of_a_dataset_file_is_fuzzed():
-    """Eleven input files, ten reader functions: the parametrisation below
+    """Twelve input files, eleven reader functions: the parametrisation below
     runs them all (a reader dropped from the table fails here)."""
-    assert len(READERS) == 11
+    assert len(READERS) == 12
     assert {fn for fn, _ in READERS.values()} == {
         parse_cad_skeleton, read_cad60, read_cad120, parse_msr_skeleton, read_manifest,
         load_npy_skeleton, read_utkinect_joints, read_utkinect_labels, parse_ntu_skeleton,
-        read_ntu60}
+        read_ntu60, parse_smarthome_pose}
 
 
 @pytest.mark.parametrize("name", list(READERS))
