@@ -361,6 +361,11 @@ def smarthome_cross_view_2() -> AttributeSplit:
                           classes=SMARTHOME_CV_ACTIVITIES)
 
 
+def nucla_cross_view() -> AttributeSplit:
+    """N-UCLA V3_12 (cross-view): views 1 and 2 train, view 3 tests."""
+    return AttributeSplit("nucla_v3_12", "view", (1, 2), (3,))
+
+
 #: (dataset, protocol) -> the function that makes the split.
 OFFICIAL_SPLITS = {
     ("ntu60", "xsub"): ntu60_cross_subject,
@@ -370,6 +375,7 @@ OFFICIAL_SPLITS = {
     ("smarthome", "cs"): smarthome_cross_subject,
     ("smarthome", "cv1"): smarthome_cross_view_1,
     ("smarthome", "cv2"): smarthome_cross_view_2,
+    ("nucla", "v3_12"): nucla_cross_view,
 }
 
 

@@ -70,6 +70,16 @@ DATASETS = {
         "ROOT/**/<Activity>_pPP_rRR_vVV_cCC_pose3d.json  {\"frames\": [[{\"pose2d\": 26 numbers x0..x12,\n"
         "                                                y0..y12, \"pose3d\": 39 numbers X.., Y.., Z..}], ...]}\n"
         "                                                one person list per frame ([] = none)"),
+    "nucla": DatasetInfo(
+        "nucla", "Northwestern-UCLA Multiview Action3D (N-UCLA)", "adl.data.nucla:read_nucla",
+        "kinect_v1_20", "cross-view V3_12 (views 1, 2 train; view 3 tests)",
+        "RGB JPEG frames 640x480, 20-joint Kinect v1 skeleton per frame (m)",
+        "ROOT[/multiview_action]/view_{1,2,3}/aAA_sSS_eEE/  one sample (actions a01-a06, a08, a09,\n"
+        "                                     a11, a12)\n"
+        "  fileList.txt                       '<frame> <rgb tc> <skeleton tc>' per frame (2 numbers:\n"
+        "                                     no skeleton)\n"
+        "  frame_<f>_tc_<tc>_rgb.jpg          RGB frame\n"
+        "  frame_<f>_tc_<tc>_skeletons.txt    one integer, then 20 lines 'x,y,z,c' (metres)"),
     "manifest": DatasetInfo(
         "manifest", "bring-your-own CSV manifest", "adl.data.manifest:read_manifest", "(per row)",
         "leave-one-subject-out", "any: RGB video/frame folder and/or .npy skeleton",

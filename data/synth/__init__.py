@@ -126,12 +126,15 @@ from ._generate import NATIVE_WRITERS, SPECS, generate
 
 DATASETS = tuple(SPECS)
 #: The deep-stage datasets :func:`generate` writes through their own modules
-#: (:mod:`data.synth.ntu`, :mod:`data.synth.smarthome`).
+#: (:mod:`data.synth.ntu`, :mod:`data.synth.smarthome`, :mod:`data.synth.nucla`).
 NATIVE_DATASETS = tuple(NATIVE_WRITERS)
 
 
 def class_names(dataset: str) -> list:
     """The class names of a synthetic dataset, in label-file order."""
+    if dataset == "nucla":
+        from .nucla import NUCLA_SYNTH_CLASSES
+        return [c.name for _, c in sorted(NUCLA_SYNTH_CLASSES.items())]
     if dataset == "smarthome":
         from .smarthome import SMARTHOME_SYNTH_CLASSES
         return sorted(SMARTHOME_SYNTH_CLASSES)

@@ -53,7 +53,8 @@ def _plain_ids(n: int) -> List[str]:
 #: Datasets written by a module of their own ("module:function" in this package):
 #: the deep-stage datasets, whose layouts and samples differ from the classical ones.
 NATIVE_WRITERS: Dict[str, str] = {"ntu60": "ntu:generate_ntu", "ntu120": "ntu:generate_ntu",
-                                  "smarthome": "smarthome:generate_smarthome"}
+                                  "smarthome": "smarthome:generate_smarthome",
+                                  "nucla": "nucla:generate_nucla"}
 
 SPECS: Dict[str, DatasetSpec] = {
     "cad60": DatasetSpec("cad60", 60, "cad60", CAD_15, 4, _plain_ids),
@@ -385,9 +386,10 @@ def generate(dataset: str, out, *, seed: int = 0, subjects: Optional[int] = None
 
     Parameters
     ----------
-    dataset : {"cad60", "cad120", "msr_daily", "manifest", "ntu60", "ntu120", "smarthome"}
+    dataset : {"cad60", "cad120", "msr_daily", "manifest", "ntu60", "ntu120", "smarthome", "nucla"}
         Layout and class set (see the table in :mod:`data.synth`; the
-        deep-stage datasets: :mod:`data.synth.ntu`, :mod:`data.synth.smarthome`).
+        deep-stage datasets: :mod:`data.synth.ntu`, :mod:`data.synth.smarthome`,
+        :mod:`data.synth.nucla`).
     out : str or Path
         Dataset root to create (existing files of the same names are overwritten).
     seed : int

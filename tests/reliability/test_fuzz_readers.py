@@ -30,10 +30,12 @@ from adl.data.convert import read_utkinect_joints, read_utkinect_labels
 from adl.data.errors import AdlError
 from adl.data.manifest import load_npy_skeleton, read_manifest
 from adl.data.msr_daily import parse_msr_skeleton
+from adl.data.nucla import parse_nucla_sample, parse_nucla_skeleton_file
 from adl.data.ntu import MISSING_LIST_NAMES, NtuSkeleton, parse_ntu_skeleton, read_ntu60
 from adl.data.record import SkeletonSequence
 from adl.data.smarthome import parse_smarthome_pose
 from adl.data.synth import generate
+from adl.data.synth.nucla import generate_nucla
 from adl.data.synth.ntu import generate_ntu
 from adl.data.synth.smarthome import generate_smarthome
 
@@ -226,6 +228,9 @@ def roots(tmp_path_factory, tiny_writer):
     out["smarthome"] = tmp_path_factory.mktemp("smarthome")
     generate_smarthome("smarthome", out["smarthome"], seed=0, subjects=1, frames=4,
                        image_size=(32, 24), classes=["Walk"])
+    out["nucla"] = tmp_path_factory.mktemp("nucla")
+    generate_nucla("nucla", out["nucla"], seed=0, subjects=1, frames=4, image_size=(32, 24),
+                   classes=["walk around"])
     return out
 
 
@@ -303,6 +308,20 @@ def _smarthome_pose(roots, tmp_path):
     return path, lambda: parse_smarthome_pose(path), _valid_sequence, _mutate_text
 
 
+def _valid_nucla_skeleton(value) -> None:
+    assert value is None or (value.shape == (20, 3) and not np.any(np.isinf(value)))
+
+
+def _nucla_skeleton(roots, tmp_path):
+    path = _first(roots["nucla"], "multiview_action/view_1/*/frame_0_*_skeletons.txt")
+    return path, lambda: parse_nucla_skeleton_file(path), _valid_nucla_skeleton, _mutate_text
+
+
+def _nucla_file_list(roots, tmp_path):
+    path = _first(roots["nucla"], "multiview_action/view_1/*/fileList.txt")
+    return path, lambda: parse_nucla_sample(path.parent), _valid_sequence, _mutate_text
+
+
 def _manifest_csv(roots, tmp_path):
     root = roots["manifest"]
     return root / "manifest.csv", lambda: read_manifest(root), _valid_records, _mutate_text
@@ -335,6 +354,8 @@ READERS = {
     "NTU .skeleton": (parse_ntu_skeleton, _ntu_skeleton),
     "NTU missing-skeleton list": (read_ntu60, _ntu_missing_list),
     "Smarthome pose JSON": (parse_smarthome_pose, _smarthome_pose),
+    "N-UCLA skeleton file": (parse_nucla_skeleton_file, _nucla_skeleton),
+    "N-UCLA fileList.txt": (parse_nucla_sample, _nucla_file_list),
     "manifest.csv": (read_manifest, _manifest_csv),
     "manifest skeleton .npy": (load_npy_skeleton, _manifest_npy),
     "UTKinect joints": (read_utkinect_joints, _utkinect_joints),
@@ -343,13 +364,13 @@ READERS = {
 
 
 def test_every_reader_of_a_dataset_file_is_fuzzed():
-    """Twelve input files, eleven reader functions: the parametrisation below
+    """Fourteen input files, thirteen reader functions: the parametrisation below
     runs them all (a reader dropped from the table fails here)."""
-    assert len(READERS) == 12
+    assert len(READERS) == 14
     assert {fn for fn, _ in READERS.values()} == {
         parse_cad_skeleton, read_cad60, read_cad120, parse_msr_skeleton, read_manifest,
         load_npy_skeleton, read_utkinect_joints, read_utkinect_labels, parse_ntu_skeleton,
-        read_ntu60, parse_smarthome_pose}
+        read_ntu60, parse_smarthome_pose, parse_nucla_skeleton_file, parse_nucla_sample}
 
 
 @pytest.mark.parametrize("name", list(READERS))
