@@ -343,7 +343,7 @@ def test_synthetic_ntu_is_deterministic_and_reached_through_generate(tmp_path):
         f = a["videos"][0][key]
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
     assert a["videos"][0]["video_id"] == "S018C001P001R001A078"
-    assert set(NATIVE_DATASETS) == {"ntu60", "ntu120"}
+    assert set(NATIVE_DATASETS) == {"ntu60", "ntu120", "smarthome", "nucla"}
     assert "open bottle" in class_names("ntu120") and "open bottle" not in class_names("ntu60")
     recs = read_ntu120(tmp_path / "a")
     assert [r.label for r in recs] == ["open bottle"]
