@@ -92,11 +92,16 @@ def train_subjects_split(records: Sequence[VideoRecord], train: Sequence[str]) -
 
 def make_folds(records: Sequence[VideoRecord], protocol: str = "loso",
                train_subjects: Sequence[str] | None = None) -> List[Fold]:
-    """The folds of ``protocol`` (``loso``) or of an explicit train-subject list."""
+    """The folds of ``protocol`` (``loso``, or the name of a published
+    cross-subject split such as ``ntu60_xsub``, see :data:`OFFICIAL_SPLITS`)
+    or of an explicit train-subject list."""
     if train_subjects:
         return train_subjects_split(records, train_subjects)
     if protocol in ("loso", "leave-one-subject-out"):
         return leave_one_subject_out(records)
+    official = {f().name: f for f in OFFICIAL_SPLITS.values()}
+    if protocol in official:                 # a published cross-subject split, e.g. ntu60_xsub
+        return [official[protocol]().as_fold(records)]
     raise ValueError(f"unknown protocol {protocol!r}; expected 'loso' or --train-subjects")
 
 

@@ -120,6 +120,15 @@ Layouts written: CAD-60 ``ROOT/data{N}/activityLabel.txt, <id>.txt,
 segments from the scripts); MSR ``ROOT/aXX_sYY_eZZ_{skeleton.txt,rgb.avi}``;
 manifest ``ROOT/manifest.csv`` + ``rgb/<id>.avi`` + ``skeleton/<id>.npy``.
 No depth images are written.
+
+The deep-stage datasets have writers of their own, reached through the same
+:func:`generate` (:data:`NATIVE_DATASETS`): NTU RGB+D 60 / 120
+(:mod:`data.synth.ntu`: ``.skeleton`` files, ``_rgb.avi`` videos, the
+missing-skeleton list, and the full-size id lists the official split sizes
+are checked on), Toyota Smarthome (:mod:`data.synth.smarthome`: MP4 clips and
+LCR-Net pose JSON) and N-UCLA (:mod:`data.synth.nucla`: per-view sample
+folders of JPEG frames and skeleton files).  Their class tables reuse the
+scripts above under the datasets' real action names.
 """
 from ._classes import CLASSES, ClassDef
 from ._generate import NATIVE_WRITERS, SPECS, generate

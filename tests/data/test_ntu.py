@@ -494,6 +494,15 @@ def test_cross_subject_is_a_fold_the_features_stage_runs(full_lists):
         ntu60_cross_view().as_fold(recs)
 
 
+def test_make_folds_runs_a_published_cross_subject_split_by_name(full_lists):
+    from adl.data.protocols import make_folds
+    recs = full_lists["ntu60"][0][::40]
+    (fold,) = make_folds(recs, "ntu60_xsub")
+    assert fold == ntu60_cross_subject().as_fold(recs)
+    with pytest.raises(ValueError, match="protocol ntu60_xview splits by view"):
+        make_folds(recs, "ntu60_xview")
+
+
 def test_attribute_split_checks(full_lists):
     with pytest.raises(ValueError, match="split attribute must be subject, view or setup, got "
                                          "'label'"):
