@@ -15,6 +15,8 @@ from .errors import DataFormatError
 
 VIDEO_SUFFIXES = {".avi", ".mp4", ".mkv", ".mov", ".mpg", ".mpeg", ".webm", ".m4v"}
 _INT = re.compile(r"(\d+)(?!.*\d)")
+#: ``frame_<f>...``: N-UCLA's ``frame_<f>_tc_<timecode>_rgb.jpg`` ends with a time code.
+_FRAME_TOKEN = re.compile(r"(?:^|_)frame_(\d+)(?=_|$)", re.IGNORECASE)
 
 
 def _cv2():
@@ -23,8 +25,10 @@ def _cv2():
 
 
 def frame_number(path: Path) -> int:
-    """The last integer in a frame file name (``RGB_12.png`` -> 12)."""
-    m = _INT.search(path.stem)
+    """The frame number in a frame file name: the integer after ``frame_``
+    when the name has one (N-UCLA's ``frame_12_tc_4711_rgb.jpg`` -> 12, not its
+    time code), else the last integer (``RGB_12.png`` -> 12)."""
+    m = _FRAME_TOKEN.search(path.stem) or _INT.search(path.stem)
     if m is None:
         raise DataFormatError(path, "a frame file name containing its frame number", repr(path.name))
     return int(m.group(1))

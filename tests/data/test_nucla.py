@@ -120,9 +120,6 @@ def test_synthetic_nucla_reads_back(nucla):
     assert read_nucla(root / "multiview_action")[0].video_id == r.video_id
 
 
-@pytest.mark.xfail(strict=True, reason="data/video.FrameSource numbers frame files by their "
-                   "last integer and refuses gaps; N-UCLA's is a time code (frame_<f>_tc_<tc>): "
-                   "it needs numbering by <f> (data/video.py, not owned by this change)")
 def test_frame_source_reads_nucla_frames(nucla):
     r = load_records("nucla", nucla[0])[0]
     assert len(FrameSource(r.rgb, r.rgb_glob)) == 8

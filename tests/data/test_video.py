@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -50,3 +52,11 @@ def test_video_file_and_unreadable_video(tmp_path):
         len(FrameSource(bad))
     with pytest.raises(DataFormatError, match="nothing at that path"):
         FrameSource(tmp_path / "missing.avi")
+
+
+@pytest.mark.parametrize("name, number", [
+    ("RGB_12.png", 12), ("img_0007.jpg", 7), ("frame_12_tc_4711_rgb.jpg", 12),
+    ("FRAME_3_tc_99_rgb.jpg", 3), ("cam1_frame_0012.png", 12), ("keyframe_5_7.png", 7)])
+def test_frame_number_of_each_naming(name, number):
+    from adl.data.video import frame_number
+    assert frame_number(Path(name)) == number
