@@ -238,11 +238,66 @@ def _write_pngs(folder: Path, frames, cv2) -> int:
     return n
 
 
-def _write_avi(path: Path, frames, size, cv2) -> int:
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def check_writer_args(dataset: str, subjects, videos_per_class, frames, image_size, classes, *,
+                      default_subjects: int, max_subjects: int, subjects_hint: str,
+                      max_videos: int, videos_hint: str, native_size, class_names: Sequence[str]
+                      ) -> Tuple[int, int, int, Tuple[int, int], set]:
+    """The size arguments of a dataset writer, checked: ``(subjects,
+    videos_per_class, frames, (width, height), chosen class names)``.
+
+    Raises ValueError (TypeError for a single string as ``classes``) naming
+    the argument, its allowed range (with the dataset's ``*_hint``) and the
+    value found.
+    """
+    n_subj = default_subjects if subjects is None else subjects
+    if not _is_int(n_subj) or not 1 <= n_subj <= max_subjects:
+        raise ValueError(f"subjects must be an integer in 1..{max_subjects}{subjects_hint}, "
+                         f"got {subjects!r}")
+    if not _is_int(videos_per_class) or not 1 <= videos_per_class <= max_videos:
+        raise ValueError(f"videos_per_class must be 1..{max_videos}{videos_hint}, got "
+                         f"{videos_per_class!r}")
+    if not _is_int(frames) or frames < 4:
+        raise ValueError(f"frames must be an integer >= 4, got {frames!r}")
+    size = tuple(native_size) if image_size is None else tuple(int(v) for v in image_size)
+    if len(size) != 2 or min(size) < 16 or max(size) > 4096:
+        raise ValueError(f"image_size must be (width, height) with 16 <= each <= 4096, got "
+                         f"{image_size!r}")
+    if classes is None:
+        chosen = set(class_names)
+    else:
+        if isinstance(classes, str):
+            raise TypeError("classes must be a list of class names, got a single string")
+        unknown = [c for c in classes if c not in class_names]
+        if unknown or not classes:
+            raise ValueError(f"unknown or no classes {unknown!r} for synthetic {dataset}; "
+                             f"expected a non-empty subset of {list(class_names)}")
+        chosen = set(classes)
+    return int(n_subj), int(videos_per_class), int(frames), size, chosen
+
+
+def finish_summary(summary: dict, n_frames: int, subjects) -> dict:
+    """Add the totals every writer's summary reports (videos, frames, per class,
+    per subject, dropped frames) to ``summary`` and return it."""
+    summary["n_videos"] = len(summary["videos"])
+    summary["n_frames"] = n_frames
+    summary["per_class"] = {c: sum(v.values()) for c, v in summary["counts"].items()}
+    summary["per_subject"] = {s: sum(summary["counts"][c][s] for c in summary["counts"])
+                              for s in subjects}
+    summary["dropped_frames"] = sum(len(v["dropped"]) for v in summary["videos"])
+    return summary
+
+
+def write_video(path: Path, frames, size, cv2, *, fourcc: str = "MJPG", fps: float = FPS,
+                what: str = "an MJPG AVI") -> int:
+    """Write the BGR ``frames`` to the video file ``path``; returns the number written."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, tuple(size))
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, tuple(size))
     if not vw.isOpened():
-        raise OSError(f"{path}: OpenCV cannot open an MJPG AVI writer")
+        raise OSError(f"{path}: OpenCV cannot open {what} writer")
     n = 0
     try:
         for n, img in enumerate(frames, 1):
@@ -472,7 +527,7 @@ def generate(dataset: str, out, *, seed: int = 0, subjects: Optional[int] = None
                     else:
                         skel.parent.mkdir(parents=True, exist_ok=True)
                         np.save(skel, video.skeleton)
-                    n_frames += _write_avi(rgb, render(stage, cdef, video), size, cv2)
+                    n_frames += write_video(rgb, render(stage, cdef, video), size, cv2)
                 labels.add(sid, cdef.name, vid, skel, rgb, video)
                 summary["videos"].append({
                     "video_id": vid, "label": cdef.name, "subject": sid, "rep": rep, "frames": T,
@@ -482,10 +537,4 @@ def generate(dataset: str, out, *, seed: int = 0, subjects: Optional[int] = None
                 summary["counts"][cdef.name][sid] += 1
         labels.flush_subject(sid)
     labels.finish(spec.layout.name)
-    summary["n_videos"] = len(summary["videos"])
-    summary["n_frames"] = n_frames
-    summary["per_class"] = {c: sum(v.values()) for c, v in summary["counts"].items()}
-    summary["per_subject"] = {s: sum(summary["counts"][c][s] for c in summary["counts"])
-                              for s in sids}
-    summary["dropped_frames"] = sum(len(v["dropped"]) for v in summary["videos"])
-    return summary
+    return finish_summary(summary, n_frames, sids)

@@ -121,36 +121,16 @@ def kinect_v2_joints(j20: np.ndarray) -> np.ndarray:
 def _check(dataset, subjects, videos_per_class, frames, image_size, classes):
     if dataset not in _CODES:
         raise ValueError(f"unknown synthetic NTU dataset {dataset!r}; expected ntu60 or ntu120")
-    if subjects is None:
-        subjects = 3
-    if isinstance(subjects, bool) or not isinstance(subjects, (int, np.integer)) \
-            or not 1 <= subjects <= 999:
-        raise ValueError(f"subjects must be an integer in 1..999 (performers P001-P999), got "
-                         f"{subjects!r}")
-    if isinstance(videos_per_class, bool) or not isinstance(videos_per_class, (int, np.integer)) \
-            or not 1 <= videos_per_class <= len(_COMBOS):
-        raise ValueError(f"videos_per_class must be 1..6 for NTU (3 cameras x 2 replications), "
-                         f"got {videos_per_class!r}")
-    if isinstance(frames, bool) or not isinstance(frames, (int, np.integer)) or frames < 4:
-        raise ValueError(f"frames must be an integer >= 4, got {frames!r}")
-    native = get_camera("kinect_v2").image_size
-    size = tuple(native) if image_size is None else tuple(int(v) for v in image_size)
-    if len(size) != 2 or min(size) < 16 or max(size) > 4096:
-        raise ValueError(f"image_size must be (width, height) with 16 <= each <= 4096, got "
-                         f"{image_size!r}")
+    from ._generate import check_writer_args
     max_action = 60 if dataset == "ntu60" else 120
     table = {a: c for a, c in NTU_SYNTH_CLASSES.items() if a <= max_action}
-    if classes is None:
-        chosen = sorted(table)
-    else:
-        if isinstance(classes, str):
-            raise TypeError("classes must be a list of class names, got a single string")
-        by_name = {c.name: a for a, c in table.items()}
-        unknown = [c for c in classes if c not in by_name]
-        if unknown or not classes:
-            raise ValueError(f"unknown or no classes {unknown!r} for synthetic {dataset}; "
-                             f"expected a non-empty subset of {list(by_name)}")
-        chosen = sorted(by_name[c] for c in classes)
+    by_name = {c.name: a for a, c in table.items()}
+    subjects, videos_per_class, frames, size, names = check_writer_args(
+        dataset, subjects, videos_per_class, frames, image_size, classes, default_subjects=3,
+        max_subjects=999, subjects_hint=" (performers P001-P999)", max_videos=len(_COMBOS),
+        videos_hint=" for NTU (3 cameras x 2 replications)",
+        native_size=get_camera("kinect_v2").image_size, class_names=list(by_name))
+    chosen = sorted(by_name[c] for c in names)
     return int(subjects), int(videos_per_class), int(frames), size, [(a, table[a]) for a in chosen]
 
 
@@ -196,8 +176,8 @@ def generate_ntu(dataset: str, out, *, seed: int = 0, subjects: Optional[int] = 
         skeletons than samples.
     """
     import cv2
-    from ._generate import DatasetSpec, _Stage, _plain_ids, _write_avi, make_subject, render, \
-        simulate
+    from ._generate import (DatasetSpec, finish_summary, make_subject, _plain_ids, render,
+                            simulate, _Stage, write_video)
     n_subj, reps, T, size, chosen = _check(dataset, subjects, videos_per_class, frames,
                                            image_size, classes)
     n_total = n_subj * reps * len(chosen)
@@ -244,7 +224,7 @@ def generate_ntu(dataset: str, out, *, seed: int = 0, subjects: Optional[int] = 
         body_id = _BODY_ID_BASE + (int(seed) % 10 ** 6) * 1000 + sample.performer
         write_ntu_skeleton(skel, j25[:, None], color_xy=color_cam.project(j25)[:, None],
                            depth_xy=NTU_DEPTH_CAMERA.project(j25)[:, None], body_ids=[body_id])
-        n_frames += _write_avi(rgb, render(stage, cdef, video), size, cv2)
+        n_frames += write_video(rgb, render(stage, cdef, video), size, cv2)
         sid = str(sample.performer)
         summary["counts"][cdef.name][sid] += 1
         summary["videos"].append({
@@ -256,13 +236,7 @@ def generate_ntu(dataset: str, out, *, seed: int = 0, subjects: Optional[int] = 
     write_missing_list(root / MISSING_LIST_NAMES[dataset], listed, dataset)
     summary["missing"] = listed
     summary["missing_list"] = MISSING_LIST_NAMES[dataset]
-    summary["n_videos"] = len(summary["videos"])
-    summary["n_frames"] = n_frames
-    summary["per_class"] = {c: sum(v.values()) for c, v in summary["counts"].items()}
-    summary["per_subject"] = {s: sum(summary["counts"][c][s] for c in summary["counts"])
-                              for s in sids}
-    summary["dropped_frames"] = sum(len(v["dropped"]) for v in summary["videos"])
-    return summary
+    return finish_summary(summary, n_frames, sids)
 
 
 # --------------------------------------------------------------------------- full-size id lists

@@ -86,36 +86,18 @@ def generate_nucla(dataset: str, out, *, seed: int = 0, subjects: Optional[int] 
         An argument out of range or an unknown class.
     """
     import cv2  # noqa: F401  (the writer needs OpenCV; fail before writing anything)
-    from ._generate import DatasetSpec, _Stage, _plain_ids, make_subject, render, simulate
+    from ._generate import (DatasetSpec, check_writer_args, finish_summary, make_subject, _plain_ids, render,
+                            simulate, _Stage)
     if dataset != "nucla":
         raise ValueError(f"expected dataset 'nucla', got {dataset!r}")
-    n_subj = 2 if subjects is None else subjects
-    if isinstance(n_subj, bool) or not isinstance(n_subj, (int, np.integer)) \
-            or not 1 <= n_subj <= 99:
-        raise ValueError(f"subjects must be an integer in 1..99 (s01-s99), got {subjects!r}")
-    if isinstance(videos_per_class, bool) or not isinstance(videos_per_class, (int, np.integer)) \
-            or not 1 <= videos_per_class <= 99:
-        raise ValueError(f"videos_per_class must be 1..99 (environments e00-e98), got "
-                         f"{videos_per_class!r}")
-    if isinstance(frames, bool) or not isinstance(frames, (int, np.integer)) or frames < 4:
-        raise ValueError(f"frames must be an integer >= 4, got {frames!r}")
     cam = get_camera("kinect_v1")
-    size = tuple(cam.image_size) if image_size is None else tuple(int(v) for v in image_size)
-    if len(size) != 2 or min(size) < 16 or max(size) > 4096:
-        raise ValueError(f"image_size must be (width, height) with 16 <= each <= 4096, got "
-                         f"{image_size!r}")
     by_name = {c.name: a for a, c in NUCLA_SYNTH_CLASSES.items()}
-    if classes is None:
-        chosen = sorted(NUCLA_SYNTH_CLASSES)
-    else:
-        if isinstance(classes, str):
-            raise TypeError("classes must be a list of class names, got a single string")
-        unknown = [c for c in classes if c not in by_name]
-        if unknown or not classes:
-            raise ValueError(f"unknown or no classes {unknown!r} for synthetic nucla; expected "
-                             f"a non-empty subset of {list(by_name)}")
-        chosen = sorted({by_name[c] for c in classes})
-    T = int(frames)
+    n_subj, videos_per_class, T, size, names = check_writer_args(
+        "nucla", subjects, videos_per_class, frames, image_size, classes, default_subjects=2,
+        max_subjects=99, subjects_hint=" (s01-s99)", max_videos=99,
+        videos_hint=" (environments e00-e98)", native_size=cam.image_size,
+        class_names=list(by_name))
+    chosen = sorted(by_name[c] for c in names)
     spec = DatasetSpec("nucla", _CODE, "kinect_v1", KINECT_V1_20, 2, _plain_ids)
     root = Path(out)
     base_dir = root / "multiview_action"
@@ -152,10 +134,4 @@ def generate_nucla(dataset: str, out, *, seed: int = 0, subjects: Optional[int] 
                         "dropped": np.flatnonzero(video.dropped).tolist(),
                         "skeleton": (folder / "fileList.txt").relative_to(root).as_posix(),
                         "rgb": folder.relative_to(root).as_posix()})
-    summary["n_videos"] = len(summary["videos"])
-    summary["n_frames"] = n_frames
-    summary["per_class"] = {c: sum(v.values()) for c, v in summary["counts"].items()}
-    summary["per_subject"] = {s: sum(summary["counts"][c][s] for c in summary["counts"])
-                              for s in sids}
-    summary["dropped_frames"] = sum(len(v["dropped"]) for v in summary["videos"])
-    return summary
+    return finish_summary(summary, n_frames, sids)

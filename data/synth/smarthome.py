@@ -118,35 +118,18 @@ def generate_smarthome(dataset: str, out, *, seed: int = 0, subjects: Optional[i
         An argument out of range or an unknown class.
     """
     import cv2
-    from ._generate import DatasetSpec, _Stage, _plain_ids, make_subject, render, simulate
+    from ._generate import (DatasetSpec, check_writer_args, finish_summary, make_subject, _plain_ids, render,
+                            simulate, _Stage)
     if dataset != "smarthome":
         raise ValueError(f"expected dataset 'smarthome', got {dataset!r}")
-    n_subj = 2 if subjects is None else subjects
-    if isinstance(n_subj, bool) or not isinstance(n_subj, (int, np.integer)) \
-            or not 1 <= n_subj <= 2 * len(SMARTHOME_CS_TRAIN_SUBJECTS):
-        raise ValueError(f"subjects must be an integer in 1..22, got {subjects!r}")
-    if isinstance(videos_per_class, bool) or not isinstance(videos_per_class, (int, np.integer)) \
-            or not 1 <= videos_per_class <= len(CAMERA_ORDER):
-        raise ValueError(f"videos_per_class must be 1..7 for Smarthome (one per camera), got "
-                         f"{videos_per_class!r}")
-    if isinstance(frames, bool) or not isinstance(frames, (int, np.integer)) or frames < 4:
-        raise ValueError(f"frames must be an integer >= 4, got {frames!r}")
     cam = get_camera("kinect_v1")
-    size = tuple(cam.image_size) if image_size is None else tuple(int(v) for v in image_size)
-    if len(size) != 2 or min(size) < 16 or max(size) > 4096:
-        raise ValueError(f"image_size must be (width, height) with 16 <= each <= 4096, got "
-                         f"{image_size!r}")
-    if classes is None:
-        names = sorted(SMARTHOME_SYNTH_CLASSES)
-    else:
-        if isinstance(classes, str):
-            raise TypeError("classes must be a list of class names, got a single string")
-        unknown = [c for c in classes if c not in SMARTHOME_SYNTH_CLASSES]
-        if unknown or not classes:
-            raise ValueError(f"unknown or no classes {unknown!r} for synthetic smarthome; "
-                             f"expected a non-empty subset of {sorted(SMARTHOME_SYNTH_CLASSES)}")
-        names = sorted(set(classes))
-    T = int(frames)
+    n_subj, videos_per_class, T, size, chosen = check_writer_args(
+        "smarthome", subjects, videos_per_class, frames, image_size, classes,
+        default_subjects=2, max_subjects=2 * len(SMARTHOME_CS_TRAIN_SUBJECTS), subjects_hint="",
+        max_videos=len(CAMERA_ORDER), videos_hint=" for Smarthome (one per camera)",
+        native_size=cam.image_size,
+        class_names=sorted(SMARTHOME_SYNTH_CLASSES))
+    names = sorted(chosen)
     spec = DatasetSpec("smarthome", _CODE, "kinect_v1", KINECT_V1_20, 2, _plain_ids)
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
@@ -182,24 +165,9 @@ def generate_smarthome(dataset: str, out, *, seed: int = 0, subjects: Optional[i
                     "frames": T, "dropped": np.flatnonzero(video.dropped).tolist(),
                     "skeleton": pose.relative_to(root).as_posix(),
                     "rgb": mp4.relative_to(root).as_posix()})
-    summary["n_videos"] = len(summary["videos"])
-    summary["n_frames"] = n_frames
-    summary["per_class"] = {c: sum(v.values()) for c, v in summary["counts"].items()}
-    summary["per_subject"] = {s: sum(summary["counts"][c][s] for c in summary["counts"])
-                              for s in pids}
-    summary["dropped_frames"] = sum(len(v["dropped"]) for v in summary["videos"])
-    return summary
+    return finish_summary(summary, n_frames, pids)
 
 
 def _write_mp4(path: Path, frames, size, cv2) -> int:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), _FPS, tuple(size))
-    if not vw.isOpened():
-        raise OSError(f"{path}: OpenCV cannot open an MPEG-4 (mp4v) writer")
-    n = 0
-    try:
-        for n, img in enumerate(frames, 1):
-            vw.write(img)
-    finally:
-        vw.release()
-    return n
+    from ._generate import write_video
+    return write_video(path, frames, size, cv2, fourcc="mp4v", fps=_FPS, what="an MPEG-4 (mp4v)")
