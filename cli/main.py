@@ -435,5 +435,55 @@ def plot_tsne_cmd(dataset, cache, pair, fold, out, seed):
     click.echo(f"wrote {path}")
 
 
+@main.group()
+def deep():
+    """The deep stage: cached backbone features (thesis ch. 4-5)."""
+
+
+@deep.command("extract")
+@click.option("--dataset", type=click.Choice(DATASET_NAMES), required=True)
+@click.option("--root", type=click.Path(), default=None, help="Dataset root (default $ADL_DATA/<dataset>).")
+@click.option("--cache", type=click.Path(file_okay=False), default=None,
+              help="Cache root (default $ADL_CACHE or ./cache).")
+@click.option("--backbone", type=click.Choice(("i3d", "s3d")), default="i3d", show_default=True)
+@click.option("--weights", default=None,
+              help="A state-dict PATH, or 'random' (tests and demos); default: the backbone's "
+                   "standard weights file in the torch hub cache.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--precision", type=click.Choice(("auto", "float32", "float16", "bfloat16")),
+              default="auto", show_default=True, help="Autocast precision (native only).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Clips per forward pass.")
+@click.option("--clip-frames", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Frames per clip (stride 2).")
+@click.option("--clip-size", type=click.IntRange(min=8), default=224, show_default=True,
+              help="Side of the square crop fed to the backbone.")
+@click.option("--granularities", default="1,2,3,4", show_default=True,
+              help="Segmentations G of the temporal model's per-segment features.")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Parallel worker processes (one torch thread each).")
+@click.option("--scheduler", default=None, help="Dask scheduler address for per-video work.")
+@click.option("--media-root", type=click.Path(exists=True, file_okay=False), default=None,
+              help="manifest only: folder that relative media paths resolve against.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of random weights.")
+@friendly_errors
+def deep_extract(dataset, root, cache, backbone, weights, device, precision, batch_size,
+                 clip_frames, clip_size, granularities, jobs, scheduler, media_root, seed):
+    """Compute (or resume) the backbone features of DATASET's videos."""
+    from adl.deep.extract import ExtractConfig, run_extract
+    try:
+        grans = tuple(int(g) for g in granularities.split(",") if g.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {granularities!r}",
+                                 param_hint="--granularities") from None
+    cfg = ExtractConfig(backbone=backbone, weights=weights, device=device, precision=precision,
+                        batch_size=batch_size, clip_frames=clip_frames, clip_size=clip_size,
+                        granularities=grans, seed=seed)
+    summary = run_extract(dataset, root or _default_root(dataset), cache or _default_cache(), cfg,
+                          jobs=jobs, scheduler=scheduler, log=click.echo,
+                          reader_options=_reader_options(dataset, media_root))
+    click.echo(summary.line())
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
