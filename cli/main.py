@@ -115,13 +115,22 @@ def demo(out, seed, subjects, videos_per_class, frames, image_size):
               help="Videos per class and subject.")
 @click.option("--frames", type=int, default=48, show_default=True, help="Frames per video.")
 @click.option("--image-size", default=None, help="WIDTHxHEIGHT (default: the dataset's native size).")
+@click.option("--cues", type=click.Choice(["deep"]), default=None,
+              help="ntu60/ntu120 only: write the designed deep-stage cue classes (an object in "
+                   "one hand, a bend early or late) instead of the readers' class table.")
 @friendly_errors
-def synth(dataset, out, seed, subjects, videos_per_class, frames, image_size):
+def synth(dataset, out, seed, subjects, videos_per_class, frames, image_size, cues):
     """Write a synthetic ADL dataset in the native format of DATASET."""
     from adl.data.synth import generate
-    summary = generate(dataset, Path(out), seed=seed, subjects=subjects,
-                       videos_per_class=videos_per_class, frames=frames,
-                       image_size=_parse_size(image_size))
+    kw = dict(seed=seed, subjects=subjects, videos_per_class=videos_per_class, frames=frames,
+              image_size=_parse_size(image_size))
+    if cues is not None:
+        if dataset not in ("ntu60", "ntu120"):
+            raise ValueError(f"--cues {cues} is for --dataset ntu60 or ntu120, got {dataset}")
+        from adl.data.synth.ntu import generate_ntu
+        summary = generate_ntu(dataset, Path(out), cues=cues, **kw)
+    else:
+        summary = generate(dataset, Path(out), **kw)
     click.echo(f"wrote {summary['n_videos']} videos of {dataset} to {out} "
                f"({summary.get('n_frames', '?')} frames, image size "
                f"{'x'.join(map(str, summary.get('image_size', [])))})")
@@ -442,7 +451,8 @@ def deep():
 
 @deep.command("extract")
 @click.option("--dataset", type=click.Choice(DATASET_NAMES), required=True)
-@click.option("--root", type=click.Path(), default=None, help="Dataset root (default $ADL_DATA/<dataset>).")
+@click.option("--root", type=click.Path(), default=None,
+              help="Dataset root (default $ADL_DATA/<dataset>).")
 @click.option("--cache", type=click.Path(file_okay=False), default=None,
               help="Cache root (default $ADL_CACHE or ./cache).")
 @click.option("--backbone", type=click.Choice(("i3d", "s3d")), default="i3d", show_default=True)
