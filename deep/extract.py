@@ -258,7 +258,16 @@ def extract_video(record: VideoRecord, cfg: ExtractConfig, backbone, stages: Seq
     -------
     dict stage -> (arrays, meta)
         ``meta`` holds ``source`` (the fingerprint), ``n_frames``,
-        ``frame_size`` and ``fallback`` (the full image was the crop).
+        ``frame_size``, ``fallback`` (the full image was the crop) and, for
+        the RGB stages, ``frames_missing`` (frames of the stage's clips that
+        the container announced but the decoder did not deliver).
+
+    Notes
+    -----
+    Each group of clips (full-body clips, hand clips, each granularity's
+    segment clips) goes through its own forward passes, so that an entry is
+    the same bytes whichever other stages of the video were stale: a batch
+    of other size or content would change the rounding.
     """
     from adl.features.video_stages import compact_float
     unknown = [s for s in stages if s not in DEEP_STAGES]
@@ -297,29 +306,39 @@ def extract_video(record: VideoRecord, cfg: ExtractConfig, backbone, stages: Seq
     if requests:
         crops, missing = read_clip_crops(record, [r[0] for r in requests],
                                          [r[1] for r in requests], cfg.clip_size)
-        base_meta["frames_missing"] = int(missing)
-        maps = backbone.forward_clips(crops)                                    # (R, C, t, h, w)
-        gap = _gap(maps)
+
+        def rgb_meta(*frames):
+            # frames the container announced but the decoder did not deliver, among
+            # the stage's own (the last decoded frame stands in for them)
+            used = np.unique(np.concatenate([np.ravel(f) for f in frames]))
+            return {**base_meta, "frames_missing": int(np.isin(used, missing).sum())}
+
+        def gap_of(start: int, count: int, keep_maps: bool = False):
+            # one forward per group of clips: a clip's features never depend on
+            # which other stages were stale (batch composition changes rounding)
+            maps = backbone.forward_clips(crops[start:start + count])
+            return (maps if keep_maps else None), _gap(maps)
+
         n = len(clips)
         if "body" in slots:
-            body_maps, body_gap = maps[:n], gap[:n]
+            body_maps, body_gap = gap_of(slots["body"], n, keep_maps="deep_clips" in stages)
         if "deep_clips" in stages:
             out["deep_clips"] = ({"maps": compact_float(body_maps), "gap": body_gap,
                                   "frame_indices": clips, "boxes": boxes[:, body],
-                                  "observed": observed[:, body]}, dict(base_meta))
+                                  "observed": observed[:, body]}, rgb_meta(clips))
         if "deep_parts" in stages:
-            hands = gap[slots["hands"]:slots["hands"] + 2 * n].reshape(n, 2, -1)
-            streams = np.concatenate([hands, body_gap[:, None]], axis=1)            # (n, 3, C)
+            _, hand_gap = gap_of(slots["hands"], 2 * n)
+            streams = np.concatenate([hand_gap.reshape(n, 2, -1), body_gap[:, None]], axis=1)
             out["deep_parts"] = ({"gap": streams, "boxes": boxes, "observed": observed},
-                                 {**base_meta, "parts": list(PART_STREAMS)})
+                                 {**rgb_meta(clips), "parts": list(PART_STREAMS)})
         if "deep_segments" in stages:
             arrays = {}
             for g, (idx, b, start) in seg_clips.items():
-                arrays[f"gap_G{g}"] = gap[start:start + g]
+                arrays[f"gap_G{g}"] = gap_of(start, g)[1]
                 arrays[f"frame_indices_G{g}"] = idx
                 arrays[f"boxes_G{g}"] = b.astype(np.float32)
-            out["deep_segments"] = (arrays, {**base_meta,
-                                             "granularities": list(cfg.granularities)})
+            used = rgb_meta(*(idx for idx, _, _ in seg_clips.values()))
+            out["deep_segments"] = (arrays, {**used, "granularities": list(cfg.granularities)})
     if "deep_poses" in stages:
         if skel is None:
             raise ValueError(f"video {record.video_id!r} has no skeleton: no deep_poses entry")

@@ -114,7 +114,7 @@ def video_skeleton(record: VideoRecord, n_frames: int, size: Tuple[int, int]) ->
 
 
 def read_clip_crops(record: VideoRecord, indices: Sequence[np.ndarray],
-                    boxes: Sequence[np.ndarray], clip_size: int) -> Tuple[np.ndarray, int]:
+                    boxes: Sequence[np.ndarray], clip_size: int) -> Tuple[np.ndarray, np.ndarray]:
     """The clips ``indices[r]`` cropped to ``boxes[r]`` and resized, decoding
     the video once.
 
@@ -131,9 +131,9 @@ def read_clip_crops(record: VideoRecord, indices: Sequence[np.ndarray],
     Returns
     -------
     clips : ndarray, shape (R, T, clip_size, clip_size, 3), uint8, RGB
-    missing : int
-        Frames the container announced but the decoder did not deliver; their
-        places hold the last decoded frame.
+    missing : ndarray, shape (k,), int64
+        The frame indices the container announced but the decoder did not
+        deliver; their places hold the last decoded frame.
     """
     import cv2
     if len(indices) != len(boxes) or not len(indices):
@@ -176,4 +176,4 @@ def read_clip_crops(record: VideoRecord, indices: Sequence[np.ndarray],
             raise DataFormatError(record.rgb, "at least one decodable frame", "none decoded")
         for f in missing_frames:
             place(last, uses[f])
-    return out, len(missing_frames)
+    return out, np.array(sorted(missing_frames), np.int64)

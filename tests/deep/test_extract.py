@@ -246,3 +246,19 @@ def test_scheduler_without_the_distributed_extra_is_one_clear_error(tiny_ntu, tm
         run_extract("ntu60", tiny_ntu, tmp_path / "cache", SMALL,
                     scheduler="tcp://127.0.0.1:1", **quiet())
     assert list((tmp_path / "cache").rglob("*.npz")) == []
+
+
+def test_an_entry_is_the_same_whichever_other_stages_were_stale(tiny_ntu):
+    """A resumed video computes only its stale stages; each stage's arrays
+    and metadata equal those of a run computing all of them (each group of
+    clips has its own forward passes)."""
+    from adl.deep.backbones import VideoBackbone
+    record = load_records("ntu60", tiny_ntu)[2]
+    backbone = VideoBackbone("i3d", "random", device="cpu", precision="float32", batch_size=3)
+    every = extract_video(record, SMALL, backbone, DEEP_STAGES, tp=20)
+    for stage in DEEP_STAGES:
+        alone = extract_video(record, SMALL, backbone, (stage,), tp=20)[stage]
+        assert alone[1] == every[stage][1], stage
+        assert sorted(alone[0]) == sorted(every[stage][0])
+        for name, value in alone[0].items():
+            np.testing.assert_array_equal(value, every[stage][0][name], err_msg=f"{stage}/{name}")
