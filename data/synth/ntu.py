@@ -31,6 +31,10 @@ How a sample is made
 The class table (:data:`NTU_SYNTH_CLASSES`) reuses scripts of
 :mod:`data.synth._classes` under real NTU action names; it exists so that
 the readers run round trip, not to model NTU's classes.
+``cues="deep"`` (``adl synth --cues deep``) writes the designed deep-stage
+cue classes of :mod:`data.synth.deep_cues` instead (an object in one hand
+during one window; a bend to the foot early or late), with where each cue
+is in the summary.
 
 Full-size id lists
 ------------------
@@ -57,8 +61,9 @@ from ..layouts import KINECT_V1_20, KINECT_V2_25
 from ..ntu import (MISSING_LIST_NAMES, NTU_ACTIONS, NtuSampleId, write_missing_list,
                    write_ntu_skeleton)
 from ..protocols import NTU120_CS_TRAIN_SUBJECTS, NTU60_CS_TRAIN_SUBJECTS
+from ._classes import ClassDef
 
-__all__ = ["NTU_SYNTH_CLASSES", "NTU_DEPTH_CAMERA", "CAMERA_YAW", "kinect_v2_joints",
+__all__ = ["NTU_SYNTH_CLASSES", "CUE_TABLES", "NTU_DEPTH_CAMERA", "CAMERA_YAW", "kinect_v2_joints",
            "generate_ntu", "ntu_sample_names", "ntu_missing_names"]
 
 #: Nominal Kinect v2 depth camera (512x424, f ~ 365 px) for ``depthX, depthY``.
@@ -118,12 +123,28 @@ def kinect_v2_joints(j20: np.ndarray) -> np.ndarray:
     return np.stack([out[n] for n in KINECT_V2_25.joints], axis=1)
 
 
-def _check(dataset, subjects, videos_per_class, frames, image_size, classes):
+#: ``cues`` values of :func:`generate_ntu`: None, the readers' class table
+#: (:data:`NTU_SYNTH_CLASSES`); ``"deep"``, the designed deep-stage cues
+#: (:mod:`data.synth.deep_cues`).
+CUE_TABLES = (None, "deep")
+
+
+def _cue_table(cues) -> Dict[int, ClassDef]:
+    if cues is None:
+        return NTU_SYNTH_CLASSES
+    if cues == "deep":
+        from .deep_cues import DEEP_CUE_CLASSES
+        return {a: cdef for a, (cdef, _) in DEEP_CUE_CLASSES.items()}
+    raise ValueError(f"cues must be None (the readers' class table) or 'deep' (the designed "
+                     f"deep-stage cues), got {cues!r}")
+
+
+def _check(dataset, subjects, videos_per_class, frames, image_size, classes, cues=None):
     if dataset not in _CODES:
         raise ValueError(f"unknown synthetic NTU dataset {dataset!r}; expected ntu60 or ntu120")
     from ._generate import check_writer_args
     max_action = 60 if dataset == "ntu60" else 120
-    table = {a: c for a, c in NTU_SYNTH_CLASSES.items() if a <= max_action}
+    table = {a: c for a, c in _cue_table(cues).items() if a <= max_action}
     by_name = {c.name: a for a, c in table.items()}
     subjects, videos_per_class, frames, size, names = check_writer_args(
         dataset, subjects, videos_per_class, frames, image_size, classes, default_subjects=3,
@@ -137,7 +158,8 @@ def _check(dataset, subjects, videos_per_class, frames, image_size, classes):
 def generate_ntu(dataset: str, out, *, seed: int = 0, subjects: Optional[int] = None,
                  videos_per_class: int = 1, frames: int = 48,
                  image_size: Optional[Tuple[int, int]] = None,
-                 classes: Optional[List[str]] = None, missing_skeletons: int = 0) -> dict:
+                 classes: Optional[List[str]] = None, missing_skeletons: int = 0,
+                 cues: Optional[str] = None) -> dict:
     """Write a synthetic NTU RGB+D 60 / 120 dataset (layout in the module docstring).
 
     Parameters
@@ -157,10 +179,13 @@ def generate_ntu(dataset: str, out, *, seed: int = 0, subjects: Optional[int] = 
         Video size; default 1920x1080.  The skeleton's colour pixels stay in
         1920x1080 (the camera model's size), as in the real files.
     classes : list of str, optional
-        NTU action names from :data:`NTU_SYNTH_CLASSES` (default all of the
-        version's).
+        NTU action names from the class table (default all of the version's).
     missing_skeletons : int
         Samples written with an empty skeleton and listed as missing.
+    cues : {None, "deep"}
+        The class table: None, :data:`NTU_SYNTH_CLASSES` (the readers' round
+        trip); ``"deep"``, the designed deep-stage cues of
+        :mod:`data.synth.deep_cues` (one hand, one segment).
 
     Returns
     -------
@@ -168,18 +193,24 @@ def generate_ntu(dataset: str, out, *, seed: int = 0, subjects: Optional[int] = 
         As :func:`data.synth.generate` (``n_videos``, ``n_frames``,
         ``per_class``, ``per_subject``, ``videos``...), plus ``missing``
         (the listed names) and ``missing_list`` (its path relative to the root).
+        With ``cues="deep"`` also ``cues``, ``cue_design`` (class -> its
+        design) and, per video, ``cue`` (where the cue is:
+        :func:`data.synth.deep_cues.cue_ground_truth`).
 
     Raises
     ------
     ValueError
-        An argument out of range, an unknown class, or more missing
-        skeletons than samples.
+        An argument out of range, an unknown class or ``cues`` value, or
+        more missing skeletons than samples.
     """
     import cv2
     from ._generate import (DatasetSpec, finish_summary, make_subject, _plain_ids, render,
                             simulate, _Stage, write_video)
     n_subj, reps, T, size, chosen = _check(dataset, subjects, videos_per_class, frames,
-                                           image_size, classes)
+                                           image_size, classes, cues)
+    deep = None
+    if cues == "deep":
+        from . import deep_cues as deep
     n_total = n_subj * reps * len(chosen)
     if isinstance(missing_skeletons, bool) or not 0 <= int(missing_skeletons) <= n_total:
         raise ValueError(f"missing_skeletons must be in 0..{n_total} (the samples written), got "
@@ -196,6 +227,9 @@ def generate_ntu(dataset: str, out, *, seed: int = 0, subjects: Optional[int] = 
                "classes": names, "subjects": sids,
                "counts": {n: {s: 0 for s in sids} for n in names}, "subject_info": {},
                "videos": []}
+    if deep is not None:
+        summary["cues"] = cues
+        summary["cue_design"] = deep.cue_design([a for a, _ in chosen])
     samples = []
     for si, sid in enumerate(sids):
         subject = make_subject(spec, seed, si, sid)
@@ -208,14 +242,24 @@ def generate_ntu(dataset: str, out, *, seed: int = 0, subjects: Optional[int] = 
                 seen = dataclasses.replace(subject, base=(x, y, z, yaw + CAMERA_YAW[camera]))
                 if camera not in stages:
                     stages[camera] = _Stage(spec, seen, size)
-                video = simulate(spec, cdef, ci, seen, rep - 1, T, seed)
+                cue, performed = None, cdef
+                if deep is None:
+                    video = simulate(spec, cdef, ci, seen, rep - 1, T, seed)
+                else:
+                    # a group's members share one random stream (noise, drops, flicker),
+                    # so that their files differ only where the designed cue is
+                    spec_cue = deep.DEEP_CUE_CLASSES[action][1]
+                    performed = deep.for_subject(cdef, seen.left_handed)
+                    video = simulate(spec, performed, 1000 + deep.CUE_GROUPS[spec_cue.group],
+                                     seen, rep - 1, T, seed)
+                    cue = deep.cue_ground_truth(spec_cue, video, stages[camera].view)
                 sample = NtuSampleId(setup, camera, si + 1, rep, action)
-                samples.append((sample, seen, cdef, video, stages[camera]))
+                samples.append((sample, seen, performed, video, stages[camera], cue))
     samples.sort(key=lambda item: item[0].name)
     missing = {s.name for s, *_ in samples[len(samples) - int(missing_skeletons):]} \
         if missing_skeletons else set()
     n_frames = 0
-    for sample, seen, cdef, video, stage in samples:
+    for sample, seen, cdef, video, stage, cue in samples:
         skel = root / "nturgb+d_skeletons" / f"{sample.name}.skeleton"
         rgb = root / "nturgb+d_rgb" / f"{sample.name}_rgb.avi"
         j25 = kinect_v2_joints(video.skeleton)
@@ -232,6 +276,8 @@ def generate_ntu(dataset: str, out, *, seed: int = 0, subjects: Optional[int] = 
             "rep": sample.replication, "camera": sample.camera, "setup": sample.setup,
             "frames": T, "dropped": np.flatnonzero(video.dropped).tolist(),
             "skeleton": skel.relative_to(root).as_posix(), "rgb": rgb.relative_to(root).as_posix()})
+        if cue is not None:
+            summary["videos"][-1]["cue"] = cue
     listed = sorted(missing)
     write_missing_list(root / MISSING_LIST_NAMES[dataset], listed, dataset)
     summary["missing"] = listed
