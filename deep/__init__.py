@@ -11,13 +11,26 @@ are torch-free until a network is built.
   weights resolution (standard name, path, ``"random"``), strict checkpoint
   loading;
 - :mod:`adl.deep.device` -- ``--device`` and autocast precision resolution;
+- :mod:`adl.deep.clips` -- clip sampling (64 frames, stride 2; training,
+  test-time and per-segment clips) and the fixed per-clip person crop
+  (thesis 4.6.1, Eq. 4.3);
+- :mod:`adl.deep.video_io` -- a video's frame count, every person's skeleton,
+  and its cropped clips in one decoding pass;
+- :mod:`adl.deep.extract` -- ``adl deep extract``: :func:`run_extract` and
+  :class:`ExtractConfig`, the cached backbone features per video;
 - :mod:`adl.deep.i3d`, :mod:`adl.deep.s3d` -- the networks (import torch).
 """
 from .backbones import (BackboneSpec, VideoBackbone, build_backbone, get_backbone_spec,
                         list_backbones, register_backbone)
+from .clips import (PART_STREAMS, eval_clip_indices, part_clip_boxes, person_box,
+                    segment_clip_indices, train_clip_indices)
 from .device import resolve_device, resolve_precision
+from .extract import DEEP_STAGES, DeepStages, ExtractConfig, ExtractSummary, run_extract
 from .weights import BackboneWeights, ClipNormalization, WeightsError, WeightsNotFoundError
 
 __all__ = ["BackboneSpec", "VideoBackbone", "build_backbone", "get_backbone_spec",
            "list_backbones", "register_backbone", "resolve_device", "resolve_precision",
-           "BackboneWeights", "ClipNormalization", "WeightsError", "WeightsNotFoundError"]
+           "BackboneWeights", "ClipNormalization", "WeightsError", "WeightsNotFoundError",
+           "PART_STREAMS", "eval_clip_indices", "part_clip_boxes", "person_box",
+           "segment_clip_indices", "train_clip_indices", "DEEP_STAGES", "DeepStages",
+           "ExtractConfig", "ExtractSummary", "run_extract"]
