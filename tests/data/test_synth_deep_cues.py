@@ -20,6 +20,7 @@ T = 20
 MCU = 16          # MJPG codes 16x16 blocks (4:2:0 chroma): a changed pixel touches its block
 HAND = ("playing with phone/tablet", "taking a selfie", "pointing to something with finger")
 ORDER = ("wear a shoe", "take off a shoe")
+WAVE = "hand waving"
 
 
 @pytest.fixture(scope="module")
@@ -68,11 +69,14 @@ def _block_mask(boxes, shape):
 def test_the_deep_table_and_its_summary(deep):
     root, summary = deep
     assert summary["cues"] == "deep"
-    assert summary["classes"] == ["wear a shoe", "take off a shoe", *HAND[:1], HAND[2], HAND[1]]
-    assert summary["n_videos"] == 5 * 2 * 2
+    assert summary["classes"] == ["wear a shoe", "take off a shoe", WAVE, *HAND[:1], HAND[2],
+                                  HAND[1]]
+    assert summary["n_videos"] == 6 * 2 * 2
     design = summary["cue_design"]
     assert {n: d["hand"] for n, d in design.items() if d["kind"] == "spatial"} == \
         dict(zip(HAND, ("right", "left", None)))
+    assert design[WAVE]["kind"] == "pose" and design[WAVE]["hand"] == "right"
+    assert set(design[WAVE]["partners"]) == set(HAND)
     assert design["wear a shoe"]["partners"] == ["take off a shoe"]
     assert all(d["purpose"] for d in design.values())
     for v in summary["videos"]:
@@ -164,6 +168,35 @@ def test_left_and_right_differ_only_inside_both_hand_boxes(deep):
     assert diff[~inside].max() == 0 and diff[inside].max() > 60
 
 
+# ----------------------------------------------------------------------- pose cue: one arm
+
+@pytest.mark.parametrize("performer", [1, 2])       # P002 is left-handed
+@pytest.mark.parametrize("camera", [1, 2])
+def test_the_wave_moves_only_the_named_arm_inside_the_cue_frames(deep, performer, camera):
+    from adl.data.layouts import KINECT_V2_25
+    root, summary = deep
+    v = _video(summary, WAVE, performer, camera)
+    cue = v["cue"]
+    assert cue["hand"] == "right" and cue["boxes"] == []
+    assert cue["joints"] == ["elbow_right", "wrist_right", "hand_right", "handtip_right",
+                             "thumb_right"]
+    still = _joints(root, _video(summary, HAND[2], performer, camera))
+    wave = _joints(root, v)
+    arm = [KINECT_V2_25.joints.index(j) for j in cue["joints"]]
+    body = [j for j in range(25) if j not in arm]
+    rest = [t for t in range(T) if t not in cue["frames"]]
+    np.testing.assert_array_equal(wave[:, body], still[:, body])
+    np.testing.assert_array_equal(wave[rest], still[rest])
+    assert np.nanmax(np.abs(wave[:, arm] - still[:, arm])) > 0.02     # metres
+    rgb = np.abs(_frames(root, v) - _frames(root, _video(summary, HAND[2], performer, camera)))
+    assert rgb[rest].max() == 0 and rgb[cue["frames"]].max() > 30
+    # the RGB change is on the right arm's side of the body, in image pixels
+    changed = np.argwhere(rgb.max(axis=-1) > 30)[:, 2].mean()
+    xr, xl = (np.nanmean(_colour_px(root, v, f"hand_{h}")[cue["frames"], 0])
+              for h in ("right", "left"))
+    assert abs(changed - xr) < abs(changed - xl)
+
+
 # ----------------------------------------------------------------------- temporal cue: one segment
 
 @pytest.mark.parametrize("performer", [1, 2])
@@ -204,6 +237,17 @@ def test_the_segments_say_which_granularities_see_the_order(deep):
         assert max(early["4"]) < min(late["4"])
 
 
+def test_the_segments_are_the_deep_stages_split(deep):
+    from adl.deep.clips import segment_bounds
+    _, summary = deep
+    for v in summary["videos"]:
+        for G, held in v["cue"]["segments"].items():
+            bounds = segment_bounds(T, int(G))
+            expect = [i for i, (a, b) in enumerate(bounds)
+                      if any(a <= t < b for t in v["cue"]["frames"])]
+            assert held == expect
+
+
 # ----------------------------------------------------------------------- readers and CLI
 
 def test_every_class_round_trips_through_the_reader(deep):
@@ -218,7 +262,7 @@ def test_every_class_round_trips_through_the_reader(deep):
         np.testing.assert_array_equal(np.isnan(seq.joints).all(axis=(1, 2)),
                                       np.isin(np.arange(T), v["dropped"]))
         assert len(FrameSource(r.rgb)) == T and FrameSource(r.rgb).frame_size() == SIZE
-    assert {a for a in DEEP_CUE_CLASSES} == {16, 17, 29, 31, 32}
+    assert {a for a in DEEP_CUE_CLASSES} == {16, 17, 23, 29, 31, 32}
 
 
 def test_ntu120_takes_the_same_cue_classes(tmp_path):
@@ -233,7 +277,7 @@ def test_cli_writes_the_cues_and_refuses_them_elsewhere(tmp_path):
                                     "--subjects", "1", "--frames", "6", "--image-size", "96x72",
                                     "--cues", "deep"])
     assert res.exit_code == 0, res.output
-    assert {r.label for r in read_ntu60(tmp_path / "n")} == set(HAND) | set(ORDER)
+    assert {r.label for r in read_ntu60(tmp_path / "n")} == set(HAND) | set(ORDER) | {WAVE}
     res = CliRunner().invoke(main, ["synth", "--dataset", "cad60", "--out", str(tmp_path / "c"),
                                     "--cues", "deep"])
     assert res.exit_code == 2
