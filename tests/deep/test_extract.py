@@ -262,3 +262,11 @@ def test_an_entry_is_the_same_whichever_other_stages_were_stale(tiny_ntu):
         assert sorted(alone[0]) == sorted(every[stage][0])
         for name, value in alone[0].items():
             np.testing.assert_array_equal(value, every[stage][0][name], err_msg=f"{stage}/{name}")
+
+
+def test_joblib_workers_write_the_local_cache_byte_for_byte(reference, tiny_ntu, tmp_path,
+                                                            cache_snapshot):
+    cache = tmp_path / "cache"
+    summary = run_extract("ntu60", tiny_ntu, cache, SMALL, jobs=2, **quiet())
+    assert summary.computed == {s: N_VIDEOS for s in DEEP_STAGES}
+    assert cache_snapshot(cache) == reference["snapshot"]
