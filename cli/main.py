@@ -117,7 +117,8 @@ def demo(out, seed, subjects, videos_per_class, frames, image_size):
 @click.option("--image-size", default=None, help="WIDTHxHEIGHT (default: the dataset's native size).")
 @click.option("--cues", type=click.Choice(["deep"]), default=None,
               help="ntu60/ntu120 only: write the designed deep-stage cue classes (an object in "
-                   "one hand, a bend early or late) instead of the readers' class table.")
+                   "one hand, a waving arm, a bend early or late) instead of the readers' "
+                   "class table.")
 @friendly_errors
 def synth(dataset, out, seed, subjects, videos_per_class, frames, image_size, cues):
     """Write a synthetic ADL dataset in the native format of DATASET."""

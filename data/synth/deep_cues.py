@@ -71,7 +71,7 @@ __all__ = ["CueSpec", "DEEP_CUE_CLASSES", "CUE_GROUPS", "GRANULARITIES", "for_su
            "cue_ground_truth", "cue_design"]
 
 K = Key.at
-#: Temporal granularities whose segments the ground truth lists (thesis 5.4: G = 1..4).
+#: Granularities whose segments the ground truth lists (thesis 5.2.1; the deep stage's default).
 GRANULARITIES = (1, 2, 3, 4)
 #: Sub-activity name of the cue window in a script's ``subacts``.
 CUE = "cue"
@@ -89,8 +89,7 @@ class CueSpec:
     ``kind`` ``"spatial"``, ``"pose"`` or ``"temporal"``; ``group`` the
     classes that share the body motion; ``hand`` the subject's hand holding
     the object or waving (``"left"``/``"right"``, None for none); ``window``
-    the cue's phase
-    interval; ``purpose`` what it is for (one line).
+    the cue's phase interval; ``purpose`` what it is for (one line).
     """
 
     kind: str
@@ -182,8 +181,9 @@ def for_subject(cdef: ClassDef, left_handed: bool) -> ClassDef:
     mirrored after evaluation (:func:`data.synth._body.mirror`), which moves
     what the script's ``rh`` holds into the subject's left hand; the object
     is given to the other script hand so that it stays in the hand the
-    class names; a waving hand likewise.  (The scripts' keys are left-right
-    symmetric, so only objects and oscillations name a hand.)"""
+    class names; a waving hand likewise.  The keys are not swapped: the
+    ``hand`` group's are left-right symmetric, and the ``order`` group names
+    no hand (a left-handed subject bends to the other foot)."""
     if not left_handed or not (cdef.script.objects or cdef.script.oscs):
         return cdef
     swap = {"rh": "lh", "lh": "rh"}
