@@ -286,8 +286,9 @@ def person_box(joints2d: Optional[np.ndarray], layout: Optional[JointLayout], im
     observed : bool
         False when the full-image fallback was used.
     """
-    boxes = part_clip_boxes(joints2d, layout, image_size, frames, margin=margin)
-    return boxes[0][PART_STREAMS.index("full_body")], bool(boxes[1][-1])
+    boxes, observed = part_clip_boxes(joints2d, layout, image_size, frames, margin=margin)
+    body = PART_STREAMS.index("full_body")
+    return boxes[body], bool(observed[body])
 
 
 def part_clip_boxes(joints2d: Optional[np.ndarray], layout: Optional[JointLayout], image_size,

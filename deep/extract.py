@@ -47,7 +47,8 @@ from adl.features.keys import is_current, source_fingerprint
 from adl.features.store import FeatureStore, StageKey
 
 from .clips import (CLIP_FRAMES, CLIP_SIZE, CLIP_STRIDE, CROP_MARGIN, PART_STREAMS,
-                    eval_clip_indices, part_clip_boxes, resample_steps, segment_clip_indices)
+                    eval_clip_indices, part_clip_boxes, person_box, resample_steps,
+                    segment_clip_indices)
 from .video_io import read_clip_crops, video_frame_count, video_skeleton
 
 __all__ = ["DEEP_VERSION", "DEEP_STAGES", "DEFAULT_TP", "DEEP_INDEX_NAME", "ExtractConfig",
@@ -297,7 +298,7 @@ def extract_video(record: VideoRecord, cfg: ExtractConfig, backbone, stages: Seq
     if "deep_segments" in stages:
         for g in cfg.granularities:
             idx = segment_clip_indices(n_frames, g, cfg.clip_frames, cfg.stride)
-            b = np.stack([part_clip_boxes(joints2d, layout, size, c, margin=cfg.margin)[0][-1]
+            b = np.stack([person_box(joints2d, layout, size, c, margin=cfg.margin)[0]
                           for c in idx])
             seg_clips[g] = (idx, b, len(requests))
             requests += list(zip(idx, b))

@@ -54,9 +54,9 @@ def reference(tiny_ntu, tmp_path_factory, cache_snapshot):
     return {"cache": cache, "summary": summary, "snapshot": cache_snapshot(cache)}
 
 
-def entries(cache, stage, video_id):
+def entries(cache, stage, video_id, dataset="ntu60"):
     """The arrays and metadata of one entry, read from the stage's only digest."""
-    (folder,) = [p for p in (cache / "ntu60" / stage).iterdir() if p.is_dir()]
+    (folder,) = [p for p in (cache / dataset / stage).iterdir() if p.is_dir()]
     with np.load(folder / f"{video_id}.npz") as z:
         arrays = {k: z[k] for k in z.files if k != "__meta__.json"}
         meta = json.loads(bytes(z["__meta__.json"]).decode())
@@ -270,3 +270,26 @@ def test_joblib_workers_write_the_local_cache_byte_for_byte(reference, tiny_ntu,
     summary = run_extract("ntu60", tiny_ntu, cache, SMALL, jobs=2, **quiet())
     assert summary.computed == {s: N_VIDEOS for s in DEEP_STAGES}
     assert cache_snapshot(cache) == reference["snapshot"]
+
+
+@pytest.mark.parametrize("dataset, n_joints", [("smarthome", 13), ("nucla", 20),
+                                               ("manifest", 20), ("ntu120", 25)])
+def test_every_deep_stage_reader_goes_through(dataset, n_joints, tmp_path):
+    """Toyota Smarthome, N-UCLA, a manifest and NTU-120: person crops from their
+    skeletons (not the full image) and t_p poses of the dataset (thesis 4.6.1)."""
+    from adl.data.synth import class_names, generate
+    generate(dataset, tmp_path / "root", subjects=2, frames=20, image_size=(96, 64),
+             classes=list(class_names(dataset)[:2]))
+    cfg = dataclasses.replace(SMALL, granularities=(1,))
+    summary = run_extract(dataset, tmp_path / "root", tmp_path / "cache", cfg, **quiet())
+    n = summary.n_videos
+    assert n >= 4 and summary.computed == {s: n for s in DEEP_STAGES}
+    assert summary.fallback == [] and summary.skipped == {}
+    index = json.loads((tmp_path / "cache" / dataset / "deep_index.json").read_text())
+    for vid in index["video_ids"]:
+        clips, _ = entries(tmp_path / "cache", "deep_clips", vid, dataset)
+        assert clips["observed"].all()
+        assert clips["boxes"][0, 3] - clips["boxes"][0, 1] < 64          # a crop
+        poses, meta = entries(tmp_path / "cache", "deep_poses", vid, dataset)
+        assert meta["tp"] == DEFAULT_TP.get(dataset, 20)
+        assert poses["clip_poses"].shape == (1, meta["tp"], 1, n_joints, 3)
