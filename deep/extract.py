@@ -274,6 +274,8 @@ def extract_video(record: VideoRecord, cfg: ExtractConfig, backbone, stages: Seq
     unknown = [s for s in stages if s not in DEEP_STAGES]
     if unknown:
         raise ValueError(f"unknown deep stages {unknown}; expected some of {DEEP_STAGES}")
+    if "deep_poses" in stages and not record.has_skeleton:
+        raise ValueError(f"video {record.video_id!r} has no skeleton: no deep_poses entry")
     n_frames, size = video_frame_count(record)
     skel = video_skeleton(record, n_frames, size) if record.has_skeleton else None
     joints2d = None if skel is None else skel.joints_2d
@@ -341,8 +343,6 @@ def extract_video(record: VideoRecord, cfg: ExtractConfig, backbone, stages: Seq
             used = rgb_meta(*(idx for idx, _, _ in seg_clips.values()))
             out["deep_segments"] = (arrays, {**used, "granularities": list(cfg.granularities)})
     if "deep_poses" in stages:
-        if skel is None:
-            raise ValueError(f"video {record.video_id!r} has no skeleton: no deep_poses entry")
         picks = np.stack([resample_steps(c, tp) for c in clips])                # (n, tp)
         per_frame = skel.joints_by_frame
         out["deep_poses"] = ({"poses": skel.joints, "frame_ids": skel.frame_ids,
