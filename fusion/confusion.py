@@ -54,3 +54,16 @@ def normalized_confusion(y_true, y_pred, classes) -> np.ndarray:
     ndarray, shape (n_classes, n_classes)
     """
     return row_rates(confusion_counts(y_true, y_pred, classes))
+
+
+def mean_per_class_accuracy(y_true, y_pred, classes) -> float:
+    """The mean over the classes present in ``y_true`` of the fraction of their
+    videos predicted right, in percent: Toyota Smarthome's metric (Das et al.,
+    ICCV 2019), which weighs a rare activity as much as a frequent one.
+    Raises ValueError when ``y_true`` is empty."""
+    counts = confusion_counts(y_true, y_pred, classes)
+    support = counts.sum(axis=1)
+    if not support.any():
+        raise ValueError("expected at least one test video, got none")
+    present = support > 0
+    return 100.0 * float(np.mean(np.diag(counts)[present] / support[present]))

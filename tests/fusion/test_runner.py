@@ -47,7 +47,7 @@ def test_report_json_has_exactly_the_contract_shape(base_run):
     data = json.loads((out / "report.json").read_text())
     assert data == json.loads(json.dumps(report))
     assert set(data) == {"dataset", "protocol", "folds", "mean", "std", "seconds",
-                         "config", "alpha_mode", "environment"}
+                         "config", "alpha_mode", "environment", "pooled"}
     assert data["config"] == FusionConfig(alpha_search=True, seed=0).to_dict()
     assert FusionConfig.from_dict(data["config"]) == FusionConfig(alpha_search=True, seed=0)
     assert data["alpha_mode"] == "search"
