@@ -2,9 +2,13 @@
 skeletons (thesis section 3.3.1, Fig. 3.3-3.4, Eq. 3.5).
 
 Sequences (:func:`prepare_sequence`, fold-independent)
-    Each frame is normalised with :func:`adl.data.geometry.normalise_skeleton`
+    The video is normalised with :func:`adl.data.geometry.normalise_skeleton`
     (hip centre origin, X right->left hip, Y up the spine, scale = spine
-    length) and flattened to ``J * 3`` values.  Missing values (a joint or a
+    length) and each frame flattened to ``J * 3`` values.  The reference is
+    ``per_frame``: every frame its own body frame (the thesis), or the first
+    valid frame's for the whole video (default, ``F3Config(per_frame=False)``),
+    which keeps how the body moves and turns and does not re-rotate and
+    re-scale every frame by the noisy hip and spine joints.  Missing values (a joint or a
     whole frame NaN, or a frame whose anchors are missing) are **linearly
     interpolated in time** from the nearest valid frames, per coordinate,
     and held constant before the first / after the last valid frame; a joint
@@ -41,18 +45,36 @@ Input scaling (``standardize=True``, default)
     accuracy goes from ~20 % without it to 40-67 % with it, same epochs).
     ``standardize=False`` feeds the normalised skeletons as they are.
 
-Left-right mirroring (``mirror=True``, default)
+Input channels (``inputs``, :mod:`adl.features.f3_inputs`)
+    What the LSTM reads at each step: the normalised joints (``"joints"``,
+    the thesis), and optionally their velocities and the bone vectors
+    (default ``"joints+velocity+bones"``), derived after any augmentation or
+    mirroring, then standardised as above.
+
+Left-right mirroring (``mirror=True``; off by default)
     Not in the thesis: every training sequence is also presented mirrored
     (X of the normalised body frame negated, ``*_left`` and ``*_right``
     joints swapped, :attr:`adl.data.layouts.JointLayout.mirror_permutation`), so
     a left-handed subject's activity looks like a right-handed one's.  With
     leave-one-subject-out a held-out left-handed subject is otherwise never
     seen mirrored in training (CAD-120 has one).  It doubles the training
-    set, hence the LSTM's training time.  ``mirror=False`` is the thesis.
+    set, hence the LSTM's training time; the temporal pyramid (below) is then
+    the mean of a video's and its mirror image's, so the whole F3 vector is
+    handedness-invariant.  ``mirror=False`` is the thesis.
+
+Augmentation (``augment``; on by default)
+    Not in the thesis: each training batch draws, per sequence, a rotation
+    about the body's vertical axis, an isotropic scale and a temporal crop
+    (:data:`AUGMENT_ROTATION_DEG`, :data:`AUGMENT_SCALE`, :data:`AUGMENT_CROP`).
+    Describing videos (``transform``, ``predict``) never augments.
 
 Features (the F3 vector)
     The last layer's hidden states ``h_t`` over the valid steps, pooled into
-    ``[mean_t h_t, max_t h_t, h_last]`` -- ``3 * hidden`` values.
+    ``[mean_t h_t, max_t h_t, h_last]`` -- ``3 * hidden`` values (the
+    thesis's F3).  With ``pyramid > 0`` (default 3) the temporal pyramid of
+    the input channels follows (:func:`adl.features.f3_inputs.temporal_pyramid`),
+    and every value of the vector is standardised with the fold's training
+    videos (not in the thesis).
 
 torch is imported inside functions only (``features`` stays torch-free).
 """
@@ -522,14 +544,18 @@ class SkeletonLSTM(ClassifierMixin, TransformerMixin, BaseEstimator):
         (``pyramid > 0``) the temporal pyramid of the input channels."""
         blocks = [pooled]
         if self.pyramid:
-            blocks.append(np.stack([temporal_pyramid(self._channels(s), self.pyramid)
-                                    for s in sequences]))
+            pyr = np.stack([temporal_pyramid(self._channels(s), self.pyramid) for s in sequences])
+            if self.mirror_joints is not None:     # handedness-invariant, as the LSTM's training
+                pyr = (pyr + np.stack([temporal_pyramid(
+                    self._channels(mirror_sequence(s, self.mirror_joints)), self.pyramid)
+                    for s in sequences])) / 2
+            blocks.append(pyr)
         return blocks
 
     def _fit_blocks(self, train_seqs: List[np.ndarray]) -> None:
-        """Per-value mean and scale of each block over the fold's training
-        videos (fit and validation, not their mirror images); identity for a
-        vector of one block (the thesis's)."""
+        """Mean and standard deviation of every value of each block over the
+        fold's training videos (fit and validation, not their mirror images);
+        none for a vector of one block (the thesis's, left as it is)."""
         self.block_stats_ = []
         if not self.pyramid:
             return
@@ -537,17 +563,18 @@ class SkeletonLSTM(ClassifierMixin, TransformerMixin, BaseEstimator):
         for b in blocks:
             b = b.astype(np.float64)
             sd = b.std(axis=0)
-            scale = np.where(sd > 1e-8, sd, 1.0) * np.sqrt(b.shape[1])
-            self.block_stats_.append((b.mean(axis=0).astype(np.float32), scale.astype(np.float32)))
+            self.block_stats_.append((b.mean(axis=0).astype(np.float32),
+                                      np.where(sd > 1e-8, sd, 1.0).astype(np.float32)))
 
     def transform(self, sequences) -> np.ndarray:
         """The F3 vector of each sequence, ``(n, d)`` float32.
 
         ``[mean h, max h, last h]`` of the last layer (``3 * hidden`` values);
         with ``pyramid > 0`` followed by the temporal pyramid of the input
-        channels (:func:`adl.features.f3_inputs.temporal_pyramid`), each block
-        standardised with the training videos' statistics and divided by the
-        square root of its width, so that both weigh alike in a linear SVM.
+        channels (:func:`adl.features.f3_inputs.temporal_pyramid`), and every
+        value standardised with the mean and standard deviation of the
+        fold's training videos (a value constant over them is only centred),
+        so that each value weighs alike in the linear SVM that follows.
         """
         pooled = self._forward_all(sequences)[0]
         if not self.pyramid:

@@ -7,6 +7,10 @@ Goal: <= 30 s on the 2-core CPU machine.
 
     .venv/bin/python tests/benchmarks/bench_f3.py [--hidden 64] [--max-len 100]
 
+The LSTM, its inputs, the normalisation reference and the F3 vector (pyramid)
+are the defaults of ``F3Config.for_dataset("cad120")`` unless an option says
+otherwise.
+
 Prints ``BENCH {"name": "f3_fold_seconds", ...}``.
 """
 from __future__ import annotations
@@ -22,7 +26,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from adl.data.layouts import CAD_15  # noqa: E402
-from adl.features.f3 import F3Config, SkeletonLSTM, prepare_sequence  # noqa: E402
+from adl.features.f3 import F3Config, prepare_sequence  # noqa: E402
 
 GOAL_S = 30.0
 
@@ -61,8 +65,17 @@ def main():
     ap.add_argument("--patience", type=int, default=F3Config().patience)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=F3Config().mirror,
-                    help="train on left-right mirrored copies too (the pipeline's default)")
+                    help="train on left-right mirrored copies too")
+    ap.add_argument("--inputs", default=F3Config().inputs, help="the LSTM's input channels")
+    ap.add_argument("--pyramid", type=int, default=F3Config().pyramid,
+                    help="levels of the temporal pyramid in the F3 vector")
+    ap.add_argument("--per-frame", action=argparse.BooleanOptionalAction,
+                    default=F3Config().per_frame, help="per-frame normalisation reference")
     args = ap.parse_args()
+    cfg = F3Config.for_dataset("cad120", hidden=args.hidden, max_len=args.max_len,
+                               max_epochs=args.max_epochs, patience=args.patience, seed=args.seed,
+                               mirror=args.mirror, inputs=args.inputs, pyramid=args.pyramid,
+                               per_frame=args.per_frame)
 
     rng = np.random.default_rng(args.seed)
     n_classes = 10
@@ -70,8 +83,8 @@ def main():
     test_raw, y_test = synthetic_skeletons(30, n_classes, rng)
 
     t0 = time.perf_counter()
-    train = [prepare_sequence(s, CAD_15) for s in train_raw]
-    test = [prepare_sequence(s, CAD_15) for s in test_raw]
+    train = [prepare_sequence(s, CAD_15, per_frame=cfg.per_frame) for s in train_raw]
+    test = [prepare_sequence(s, CAD_15, per_frame=cfg.per_frame) for s in test_raw]
     t_prep = time.perf_counter() - t0
     # 20 % stratified validation carved from training, as the protocol does
     val_mask = np.zeros(len(train), bool)
@@ -81,9 +94,7 @@ def main():
     fit_seqs = [s for s, v in zip(train, val_mask) if not v]
     val_seqs = [s for s, v in zip(train, val_mask) if v]
     t1 = time.perf_counter()
-    model = SkeletonLSTM(hidden=args.hidden, max_len=args.max_len, max_epochs=args.max_epochs,
-                         patience=args.patience, seed=args.seed,
-                         mirror_joints=CAD_15.mirror_permutation if args.mirror else None)
+    model = cfg.estimator(CAD_15)
     model.fit(fit_seqs, y_train[~val_mask], val_seqs, y_train[val_mask])
     t_fit = time.perf_counter() - t1
     t2 = time.perf_counter()
@@ -97,7 +108,9 @@ def main():
     print("BENCH " + json.dumps({"name": "f3_fold_seconds", "value": round(total, 2), "unit": "s",
                                  "goal": GOAL_S, "ratio": round(total / GOAL_S, 3),
                                  "epochs": model.n_epochs_, "hidden": args.hidden,
-                                 "max_len": args.max_len, "mirror": bool(args.mirror)}))
+                                 "max_len": args.max_len, "mirror": bool(args.mirror),
+                                 "inputs": args.inputs, "pyramid": args.pyramid,
+                                 "per_frame": bool(args.per_frame)}))
 
 
 if __name__ == "__main__":

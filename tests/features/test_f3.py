@@ -199,12 +199,17 @@ def test_config_follows_the_thesis_per_dataset():
     assert HIDDEN_BY_DATASET == {"cad60": 64, "cad120": 64, "msr_daily": 128, "ntu60": 512}
     cfg = F3Config.for_dataset("ntu60", max_epochs=5)
     assert cfg.hidden == 512 and cfg.layers == 3 and cfg.dropout == 0.5 and cfg.lr == 0.005
-    assert cfg.clip_norm == 1.0 and not cfg.augment
+    assert cfg.clip_norm == 1.0
+    # the defaults chosen on real skeletons (README "F3")
+    assert (cfg.per_frame, cfg.mirror, cfg.inputs, cfg.augment, cfg.pyramid) == \
+        (False, False, "joints+velocity+bones", True, 3)
     with pytest.raises(ValueError, match="needs the joint layout"):
         cfg.estimator()
-    est = cfg.estimator(KINECT_V1_20)
+    with pytest.raises(ValueError, match="needs the joint layout"):
+        F3Config(mirror=True, inputs="joints").estimator()
+    est = F3Config.for_dataset("ntu60", max_epochs=5, mirror=True).estimator(KINECT_V1_20)
     assert est.mirror_joints == KINECT_V1_20.mirror_permutation
-    assert F3Config(mirror=False).estimator().mirror_joints is None
+    assert F3Config(inputs="joints").estimator().mirror_joints is None
     assert isinstance(est, SkeletonLSTM) and est.hidden == 512 and est.max_epochs == 5
     assert clone(est).get_params()["hidden"] == 512
     assert F3Config.from_dict(cfg.to_dict()) == cfg
