@@ -256,6 +256,9 @@ _F1, _F2, _F3, _FISHER = F1Config(), F2Config(), F3Config(), FisherConfig()
               help="F3: levels of a temporal pyramid (mean and std over 1, 2, 4, ... segments) of "
                    "the input channels added to the F3 vector; 0: the LSTM's states only (the "
                    "thesis).")
+@click.option("--f3-pool", default=_F3.pool, show_default=True,
+              help="F3: how the LSTM's last-layer hidden states are pooled over time, joined by "
+                   "'+': mean, max, last (adl before 0.3: mean+max+last).")
 @click.option("--jobs", type=int, default=1, show_default=True, help="Parallel workers for F2.")
 @click.option("--scheduler", default=None, help="Dask scheduler address for per-video work.")
 @click.option("--media-root", type=click.Path(exists=True, file_okay=False), default=None,
@@ -267,7 +270,7 @@ _F1, _F2, _F3, _FISHER = F1Config(), F2Config(), F3Config(), FisherConfig()
 def features(dataset, root, cache, only, train_subjects, weights, backbone, input_size,
              frame_stride, trajectory_length, max_scales, no_hog, f2_max_width, gmm_size,
              gmm_samples, gmm_iter, f2_mirror, lstm_units, lstm_epochs, lstm_max_len, augment, mirror,
-             f3_reference, f3_inputs, f3_pyramid, jobs, scheduler, media_root, seed):
+             f3_reference, f3_inputs, f3_pyramid, f3_pool, jobs, scheduler, media_root, seed):
     """Compute (or resume) F1, F2, F3 for every fold of DATASET."""
     from adl.data.protocols import parse_subject_list
     from adl.features.pipeline import run_features
@@ -276,7 +279,7 @@ def features(dataset, root, cache, only, train_subjects, weights, backbone, inpu
     families = tuple(f.strip() for f in only.split(",") if f.strip())
     f3_over = {"max_epochs": lstm_epochs, "max_len": lstm_max_len, "augment": augment,
                "mirror": mirror, "per_frame": f3_reference == "per-frame", "inputs": f3_inputs,
-               "pyramid": f3_pyramid, "seed": seed}
+               "pyramid": f3_pyramid, "pool": f3_pool, "seed": seed}
     if lstm_units:
         f3_over["hidden"] = lstm_units
     cfg = FeaturesConfig(

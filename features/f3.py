@@ -69,9 +69,11 @@ Augmentation (``augment``; on by default)
     Describing videos (``transform``, ``predict``) never augments.
 
 Features (the F3 vector)
-    The last layer's hidden states ``h_t`` over the valid steps, pooled into
-    ``[mean_t h_t, max_t h_t, h_last]`` -- ``3 * hidden`` values (the
-    thesis's F3).  With ``pyramid > 0`` (default 3) the temporal pyramid of
+    The last layer's hidden states ``h_t`` over the valid steps (the thesis's
+    "latent vectors from every time step"), pooled as ``pool`` names: their
+    mean over time (``"mean"``, default in :class:`F3Config`, ``hidden``
+    values) or ``[mean_t h_t, max_t h_t, h_last]`` (``"mean+max+last"``,
+    ``3 * hidden`` values, this estimator's default and adl's F3 before 0.3).  With ``pyramid > 0`` (default 3) the temporal pyramid of
     the input channels follows (:func:`adl.features.f3_inputs.temporal_pyramid`),
     and every value of the vector is standardised with the fold's training
     videos (not in the thesis).
@@ -94,13 +96,13 @@ from adl.data.record import SkeletonSequence, VideoRecord
 
 from .f3_config import (AUGMENT_CROP, AUGMENT_ROTATION_DEG, AUGMENT_SCALE, HIDDEN_BY_DATASET,
                         F3Config, check_lstm_params)
-from .f3_inputs import channel_width, input_channels, parse_inputs, temporal_pyramid
+from .f3_inputs import channel_width, input_channels, parse_inputs, parse_pool, temporal_pyramid
 
 __all__ = ["HIDDEN_BY_DATASET", "F3Config", "SkeletonLSTM", "mirror_sequence", "prepare_sequence",
            "resample_indices", "sequence_loss"]
 
 #: Values of the parameters added after version 0.2.0, for models pickled before them.
-_BEFORE_INPUTS = {"inputs": "joints", "bones": None, "pyramid": 0}
+_BEFORE_INPUTS = {"inputs": "joints", "bones": None, "pyramid": 0, "pool": "mean+max+last"}
 
 
 def check_pyramid(levels) -> None:
@@ -270,8 +272,9 @@ class SkeletonLSTM(ClassifierMixin, TransformerMixin, BaseEstimator):
                  clip_norm: Optional[float] = 1.0, standardize: bool = True,
                  num_threads: Optional[int] = None, mirror_joints: Optional[Tuple[int, ...]] = None,
                  inputs: str = "joints", bones: Optional[Tuple[Tuple[int, int], ...]] = None,
-                 pyramid: int = 0):
+                 pyramid: int = 0, pool: str = "mean+max+last"):
         self.mirror_joints = mirror_joints
+        self.pool = pool
         self.inputs = inputs
         self.bones = bones
         self.pyramid = pyramid
@@ -388,6 +391,7 @@ class SkeletonLSTM(ClassifierMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"inputs={self.inputs!r} needs bones=<(parent, child) joint pairs> "
                              f"(the layout's bones)")
         check_pyramid(self.pyramid)
+        parse_pool(self.pool)
         seqs = self._check_sequences(sequences, "sequences", None)
         n_features = seqs[0].shape[1]
         if self.augment and n_features % 3:
@@ -515,7 +519,7 @@ class SkeletonLSTM(ClassifierMixin, TransformerMixin, BaseEstimator):
         return (logits.softmax(-1) * m).sum(1) / m.sum(1)
 
     def _forward_all(self, sequences) -> Tuple[np.ndarray, np.ndarray]:
-        """(pooled features (n, 3H), mean probabilities (n, C)), in batches."""
+        """(pooled features (n, k * H) for ``k`` poolings, mean probabilities (n, C)), in batches."""
         import torch
         check_is_fitted(self, "model_")
         seqs = [self._fixed(s) for s in self._check_sequences(sequences, "sequences", self.n_features_in_)]
@@ -532,7 +536,9 @@ class SkeletonLSTM(ClassifierMixin, TransformerMixin, BaseEstimator):
                     mean = (h * m).sum(1) / lengths.unsqueeze(-1)
                     hmax = h.masked_fill(~m, float("-inf")).amax(1)
                     last = h[torch.arange(len(h)), lengths - 1]
-                    feats.append(torch.cat([mean, hmax, last], dim=1).numpy())
+                    pooled = {"mean": mean, "max": hmax, "last": last}
+                    feats.append(torch.cat([pooled[p] for p in parse_pool(self.pool)],
+                                           dim=1).numpy())
                     probas.append(self._mean_proba(logits, mask).numpy())
         finally:
             torch.set_num_threads(prev_threads)
@@ -569,8 +575,9 @@ class SkeletonLSTM(ClassifierMixin, TransformerMixin, BaseEstimator):
     def transform(self, sequences) -> np.ndarray:
         """The F3 vector of each sequence, ``(n, d)`` float32.
 
-        ``[mean h, max h, last h]`` of the last layer (``3 * hidden`` values);
-        with ``pyramid > 0`` followed by the temporal pyramid of the input
+        The last layer's hidden states pooled over the valid steps as ``pool``
+        names (``"mean+max+last"``: ``[mean h, max h, last h]``, ``3 * hidden``
+        values); with ``pyramid > 0`` followed by the temporal pyramid of the input
         channels (:func:`adl.features.f3_inputs.temporal_pyramid`), and every
         value standardised with the mean and standard deviation of the
         fold's training videos (a value constant over them is only centred),

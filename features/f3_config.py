@@ -33,9 +33,11 @@ class F3Config:
     Four defaults depart from the thesis, chosen on real skeletons
     (UTKinect-Action3D, leave-one-subject-out, and the maintainers' held-out
     Kinect-v1 measurements; README "F3"): ``per_frame=False`` (the first
-    frame's reference), ``inputs="joints+velocity+bones"``, ``augment=True``
-    and ``pyramid=3``; ``mirror`` is off, as in the thesis.  The thesis's F3
-    is ``F3Config(per_frame=True, inputs="joints", augment=False, pyramid=0)``.
+    frame's reference), ``inputs="joints+velocity+bones"``, ``augment=True``,
+    ``pyramid=3`` and ``pool="mean"``; ``mirror`` is off, as in the thesis.
+    adl's F3 before these (the thesis's, with [mean, max, last] pooling) is
+    ``F3Config(per_frame=True, inputs="joints", augment=False, pyramid=0,
+    pool="mean+max+last")``.
     """
 
     hidden: int = 64
@@ -61,12 +63,16 @@ class F3Config:
     #: Levels of the temporal pyramid of the input channels added to the F3
     #: vector (:mod:`adl.features.f3_inputs`); 0, none (the thesis).
     pyramid: int = 3
+    #: How the LSTM's last-layer hidden states are pooled over time ("mean",
+    #: "max", "last" joined by "+"; adl before 0.3: "mean+max+last").
+    pool: str = "mean"
 
     def __post_init__(self):
         check_lstm_params(self.hidden, self.layers, self.dropout, self.lr, self.max_epochs,
                          self.patience, self.batch_size, self.max_len, self.clip_norm)
-        from .f3_inputs import parse_inputs
+        from .f3_inputs import parse_inputs, parse_pool
         parse_inputs(self.inputs)
+        parse_pool(self.pool)
         if not isinstance(self.pyramid, (int, np.integer)) or isinstance(self.pyramid, bool) \
                 or self.pyramid < 0:
             raise ValueError(f"expected pyramid levels as an integer >= 0 (0: no pyramid), "
@@ -113,7 +119,7 @@ class F3Config:
 
 #: Fields added after version 0.2.0, at the values that reproduce a configuration
 #: written before them (the thesis's input, no pyramid).
-BEFORE_FIELDS = {"inputs": "joints", "pyramid": 0}
+BEFORE_FIELDS = {"inputs": "joints", "pyramid": 0, "pool": "mean+max+last"}
 
 
 def check_lstm_params(hidden, layers, dropout, lr, max_epochs, patience, batch_size, max_len,

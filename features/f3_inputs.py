@@ -32,6 +32,11 @@ Temporal pyramid (``pyramid`` levels; not in the thesis)
     skeleton baseline of a temporal pyramid of joint statistics; it describes
     where the body is and how much it moves in each part of the action,
     without the training a recurrent network needs.
+
+Pooling (``pool``)
+    The names of the poolings over time of the LSTM's hidden states that
+    start the F3 vector (:func:`parse_pool`); the network itself is in
+    :mod:`adl.features.f3`.
 """
 from __future__ import annotations
 
@@ -41,6 +46,24 @@ import numpy as np
 
 #: The channels ``inputs`` may name, in the order they are concatenated.
 CHANNELS = ("joints", "velocity", "bones")
+#: How the LSTM's last-layer hidden states may be pooled over the valid steps
+#: (:class:`adl.features.f3.SkeletonLSTM`'s ``pool``).
+POOLINGS = ("mean", "max", "last")
+
+
+def parse_pool(pool: str) -> Tuple[str, ...]:
+    """The poolings ``pool`` names (e.g. ``"mean+max+last"``), in :data:`POOLINGS` order.
+
+    Raises
+    ------
+    ValueError
+        An unknown or repeated name, or none.
+    """
+    names = pool.split("+") if isinstance(pool, str) else []
+    if not names or any(n not in POOLINGS for n in names) or len(set(names)) != len(names):
+        raise ValueError(f"expected pool as distinct names joined by '+' (some of "
+                         f"{', '.join(POOLINGS)}), got {pool!r}")
+    return tuple(p for p in POOLINGS if p in names)
 
 
 def parse_inputs(inputs: str) -> Tuple[str, ...]:

@@ -214,7 +214,7 @@ def test_models_pickled_before_the_inputs_load_as_the_thesis_input():
     X, y = small_problem()
     est = SkeletonLSTM(hidden=4, layers=1, max_epochs=1).fit(X[:8], y[:8])
     state = est.__getstate__()
-    for name in ("inputs", "bones", "pyramid", "block_stats_"):
+    for name in ("inputs", "bones", "pyramid", "pool", "block_stats_"):
         state.pop(name)
     old = SkeletonLSTM.__new__(SkeletonLSTM)
     old.__setstate__(pickle.loads(pickle.dumps(state)))
@@ -235,3 +235,65 @@ def test_with_mirroring_the_pyramid_is_handedness_invariant():
                          pyramid=2).fit(X[:16], y[:16])
     F, M = plain.transform(X[16:]), plain.transform([mirror_sequence(x, perm) for x in X[16:]])
     assert not np.allclose(F[:, 12:], M[:, 12:], atol=1e-3)
+
+
+def test_pool_names_the_poolings_of_the_hidden_states():
+    from adl.features.f3_inputs import parse_pool
+    X, y = small_problem()
+    full = SkeletonLSTM(hidden=4, layers=1, max_epochs=1, random_state=5).fit(X[:16], y[:16])
+    mean = SkeletonLSTM(hidden=4, layers=1, max_epochs=1, random_state=5, pool="mean").fit(
+        X[:16], y[:16])
+    F, M = full.transform(X[16:]), mean.transform(X[16:])
+    assert F.shape == (8, 12) and M.shape == (8, 4)
+    np.testing.assert_array_equal(M, F[:, :4])            # [mean, max, last]: mean first
+    assert parse_pool("last+mean") == ("mean", "last")
+    with pytest.raises(ValueError, match=r"expected pool as distinct names joined by '\+' \(some "
+                                         r"of mean, max, last\), got 'median'"):
+        SkeletonLSTM(pool="median").fit(X, y)
+    with pytest.raises(ValueError, match="got 'mean\\+mean'"):
+        F3Config(pool="mean+mean")
+
+
+def test_features_command_exposes_the_f3_options(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from adl.cli.main import main
+    from adl.features import pipeline
+    seen = {}
+
+    def fake_run(dataset, root, cache, cfg, **kw):
+        seen["cfg"] = cfg
+        return pipeline.FeaturesSummary(dataset, 0, [], [], {}, {}, 0.0, tmp_path / "index.json")
+
+    monkeypatch.setattr(pipeline, "run_features", fake_run)
+    help_text = CliRunner().invoke(main, ["features", "--help"]).output
+    for option in ("--f3-reference", "--f3-inputs", "--f3-pyramid", "--f3-pool", "--mirror",
+                   "--augment", "--lstm-units"):
+        assert option in help_text
+    out = CliRunner().invoke(main, ["features", "--dataset", "manifest", "--root", str(tmp_path),
+                                    "--cache", str(tmp_path / "c"), "--f3-reference", "per-frame",
+                                    "--f3-inputs", "joints", "--f3-pyramid", "0", "--f3-pool",
+                                    "mean+max+last", "--no-augment", "--mirror",
+                                    "--lstm-units", "128"])
+    assert out.exit_code == 0, out.output
+    f3 = seen["cfg"].f3
+    assert (f3.per_frame, f3.inputs, f3.pyramid, f3.pool, f3.augment, f3.mirror, f3.hidden) == \
+        (True, "joints", 0, "mean+max+last", False, True, 128)
+
+
+def test_every_f3_option_is_in_the_cache_keys():
+    from dataclasses import replace
+
+    from adl.features.config import FeaturesConfig
+    from adl.features.keys import Stages
+    base = FeaturesConfig(families=("f3",))
+    stages = Stages("manifest", base, [], rgb_only=True)
+    for change in ({"inputs": "joints"}, {"pyramid": 0}, {"pool": "mean+max+last"},
+                   {"augment": False}, {"mirror": True}, {"hidden": 128}):
+        other = Stages("manifest", replace(base, f3=replace(base.f3, **change)), [], rgb_only=True)
+        assert other.f3_fold.digest != stages.f3_fold.digest, change
+        assert other.skeleton.digest == stages.skeleton.digest, change
+    # the normalisation reference changes the prepared sequences, hence both
+    other = Stages("manifest", replace(base, f3=replace(base.f3, per_frame=True)), [], rgb_only=True)
+    assert other.skeleton.digest != stages.skeleton.digest
+    assert other.f3_fold.digest != stages.f3_fold.digest
