@@ -8,8 +8,8 @@ Sequences (:func:`prepare_sequence`, fold-independent)
     ``per_frame``: every frame its own body frame (the thesis), or the first
     valid frame's for the whole video (default, ``F3Config(per_frame=False)``),
     which keeps how the body moves and turns and does not re-rotate and
-    re-scale every frame by the noisy hip and spine joints.  Missing values (a joint or a
-    whole frame NaN, or a frame whose anchors are missing) are **linearly
+    re-scale every frame by the noisy hip and spine joints.  Missing values
+    (a joint or a whole frame NaN, or a frame whose anchors are missing) are **linearly
     interpolated in time** from the nearest valid frames, per coordinate,
     and held constant before the first / after the last valid frame; a joint
     never seen in the video is 0 (the hip centre).  A video with no valid
@@ -73,10 +73,12 @@ Features (the F3 vector)
     "latent vectors from every time step"), pooled as ``pool`` names: their
     mean over time (``"mean"``, default in :class:`F3Config`, ``hidden``
     values) or ``[mean_t h_t, max_t h_t, h_last]`` (``"mean+max+last"``,
-    ``3 * hidden`` values, this estimator's default and adl's F3 before 0.3).  With ``pyramid > 0`` (default 3) the temporal pyramid of
-    the input channels follows (:func:`adl.features.f3_inputs.temporal_pyramid`),
-    and every value of the vector is standardised with the fold's training
-    videos (not in the thesis).
+    ``3 * hidden`` values, this estimator's default and adl's F3 before 0.3).
+    With ``pyramid > 0`` (default 3 in :class:`F3Config`) the temporal
+    pyramid of the input channels follows
+    (:func:`adl.features.f3_inputs.temporal_pyramid`), and every value of
+    the vector is standardised with the fold's training videos (not in the
+    thesis).
 
 torch is imported inside functions only (``features`` stays torch-free).
 """
@@ -251,6 +253,20 @@ class SkeletonLSTM(ClassifierMixin, TransformerMixin, BaseEstimator):
         threads: 59 vs 75 ms per batch-32 step on an idle 2-core machine) and
         several times *slower* when other processes share the cores; run
         folds in parallel instead.
+    inputs : str
+        The input channels, names joined by ``+``: ``joints`` (the thesis),
+        ``velocity``, ``bones`` (:mod:`adl.features.f3_inputs`).  The
+        sequences given to ``fit`` / ``transform`` are always the ``(T, J * 3)``
+        joints; the other channels are derived from them.
+    bones : tuple of (int, int), optional
+        ``(parent, child)`` joint pairs (the layout's ``bones``); needed by
+        the ``bones`` channel.
+    pyramid : int
+        Levels of the temporal pyramid of the input channels appended to the
+        features (0: none, the thesis).
+    pool : str
+        How the last layer's hidden states are pooled over the valid steps:
+        ``mean``, ``max``, ``last`` joined by ``+``.
 
     Attributes
     ----------
@@ -264,6 +280,9 @@ class SkeletonLSTM(ClassifierMixin, TransformerMixin, BaseEstimator):
         Input standardisation (identity when ``standardize=False``).
     history_ : list of dict
         Per epoch: ``train_loss``, ``val_loss``, ``val_accuracy``.
+    block_stats_ : list of (ndarray, ndarray)
+        With ``pyramid > 0``: mean and standard deviation of every value of
+        the pooled states and of the pyramid over the training videos.
     """
 
     def __init__(self, hidden: int = 64, layers: int = 3, dropout: float = 0.5, lr: float = 0.005,
