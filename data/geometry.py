@@ -103,7 +103,11 @@ def normalise_skeleton(skel: np.ndarray, layout: JointLayout, *, eps: float = 1e
         If True (default) each frame uses its own frame of reference (the
         thesis's description); if False the frame of reference of the first
         valid frame is used for the whole sequence, which keeps global
-        translation/rotation of the body (e.g. walking) in the features.
+        translation/rotation of the body (e.g. walking) in the features
+        (F3's default, ``F3Config(per_frame=False)``: on real Kinect
+        skeletons the per-frame reference re-rotates and re-scales every
+        frame by the noisy hip and spine joints; docs/design.md "F3").
+        On a rigid body that does not move the two agree.
 
     Returns
     -------
