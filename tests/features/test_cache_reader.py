@@ -42,7 +42,7 @@ def test_encoder_defaults_are_the_configs():
 
 
 def test_f3_config_seed_is_the_lstms_random_state():
-    est = F3Config(seed=7, mirror=False).estimator()
+    est = F3Config(seed=7, mirror=False, inputs="joints").estimator()
     assert isinstance(est, SkeletonLSTM) and est.random_state == 7
 
 

@@ -21,14 +21,19 @@ PAIRS = {"appearance": ("having_meal", "taking_medicine"),
 @pytest.fixture(scope="module")
 def folds(tmp_path_factory, tiny_writer, small_config):
     """4 subjects x 6 classes x 2 videos of 20 frames, features a little
-    larger than the suite's small configuration (the pairs need them)."""
+    larger than the suite's small configuration (the pairs need them).  F3 is
+    the thesis's plain LSTM (per-frame normalised joints, no pyramid): these
+    tests are about what each modality of the synthetic data can see, and the
+    joint pyramid of adl's default F3 adds a descriptor of its own."""
     root = tiny_writer(tmp_path_factory.mktemp("sep") / "cad120", seed=3,
                        classes=[c for p in PAIRS.values() for c in p], subjects=4,
                        videos_per_class=2, frames=20)
     cfg = small_config(
         f1=F1Config(backbone="resnet18", weights="random", input_size=64, batch_size=40),
         f2=F2Config(max_scales=2, trajectory_length=8),
-        f3=F3Config(hidden=32, max_epochs=30, patience=8, max_len=20),
+        f3=F3Config(hidden=32, max_epochs=30, patience=8, max_len=20, per_frame=True,
+                    mirror=True, inputs="joints", augment=False, pyramid=0,
+                    pool="mean+max+last"),
         fisher=FisherConfig(n_components=16, n_samples=20000))
     cache = root.parent / "cache"
     run_features("cad120", root, cache, cfg, jobs=2, progress=False, log=lambda m: None)
