@@ -258,7 +258,7 @@ _F1, _F2, _F3, _FISHER = F1Config(), F2Config(), F3Config(), FisherConfig()
                    "thesis).")
 @click.option("--f3-pool", default=_F3.pool, show_default=True,
               help="F3: how the LSTM's last-layer hidden states are pooled over time, joined by "
-                   "'+': mean, max, last (adl before 0.3: mean+max+last).")
+                   "'+': mean, max, last (adl before 0.2: mean+max+last).")
 @click.option("--jobs", type=int, default=1, show_default=True, help="Parallel workers for F2.")
 @click.option("--scheduler", default=None, help="Dask scheduler address for per-video work.")
 @click.option("--media-root", type=click.Path(exists=True, file_okay=False), default=None,

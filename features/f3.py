@@ -73,7 +73,7 @@ Features (the F3 vector)
     "latent vectors from every time step"), pooled as ``pool`` names: their
     mean over time (``"mean"``, default in :class:`F3Config`, ``hidden``
     values) or ``[mean_t h_t, max_t h_t, h_last]`` (``"mean+max+last"``,
-    ``3 * hidden`` values, this estimator's default and adl's F3 before 0.3).
+    ``3 * hidden`` values, this estimator's default and adl's F3 before 0.2).
     With ``pyramid > 0`` (default 3 in :class:`F3Config`) the temporal
     pyramid of the input channels follows
     (:func:`adl.features.f3_inputs.temporal_pyramid`), and every value of

@@ -64,7 +64,7 @@ class F3Config:
     #: vector (:mod:`adl.features.f3_inputs`); 0, none (the thesis).
     pyramid: int = 3
     #: How the LSTM's last-layer hidden states are pooled over time ("mean",
-    #: "max", "last" joined by "+"; adl before 0.3: "mean+max+last").
+    #: "max", "last" joined by "+"; adl before 0.2: "mean+max+last").
     pool: str = "mean"
 
     def __post_init__(self):
