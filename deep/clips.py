@@ -48,7 +48,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from adl.data.layouts import JointLayout
-from adl.features.body_parts import FULL_BODY, LEFT_HAND, RIGHT_HAND, part_boxes
+from adl.features.body_parts import FULL_BODY, LEFT_HAND, RIGHT_HAND, check_image_size, part_boxes
 
 __all__ = ["CLIP_FRAMES", "CLIP_SIZE", "CLIP_STRIDE", "CROP_MARGIN", "PART_STREAMS",
            "clip_span", "clip_indices", "train_clip_indices", "eval_clip_starts",
@@ -199,19 +199,9 @@ def resample_steps(indices: np.ndarray, steps: int) -> np.ndarray:
     return indices[pick]
 
 
-def _image_size(image_size) -> Tuple[int, int]:
-    try:
-        width, height = (int(v) for v in image_size)
-    except (TypeError, ValueError):
-        raise TypeError(f"expected image_size as (width, height), got {image_size!r}") from None
-    if width <= 0 or height <= 0:
-        raise ValueError(f"expected a positive image size (width, height), got {image_size!r}")
-    return width, height
-
-
 def full_image_box(image_size) -> np.ndarray:
     """``(0, 0, W, H)`` float32: the region of a video without a skeleton."""
-    width, height = _image_size(image_size)
+    width, height = check_image_size(image_size)
     return np.array([0, 0, width, height], np.float32)
 
 
@@ -230,7 +220,7 @@ def square_box(box, image_size) -> np.ndarray:
     -------
     ndarray, shape (4,), float32
     """
-    width, height = _image_size(image_size)
+    width, height = check_image_size(image_size)
     x0, y0, x1, y1 = (float(v) for v in box)
     if not all(np.isfinite([x0, y0, x1, y1])) or x1 <= x0 or y1 <= y0:
         raise ValueError(f"expected a finite box (x0, y0, x1, y1) with x1 > x0 and y1 > y0, "

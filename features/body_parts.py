@@ -83,6 +83,18 @@ def _fill_missing(boxes: np.ndarray, valid: np.ndarray, full: np.ndarray) -> np.
     return boxes[idx]
 
 
+def check_image_size(image_size) -> Tuple[int, int]:
+    """``(width, height)`` as positive integers; TypeError for something that
+    is not a pair of numbers, ValueError for a size that is not positive."""
+    try:
+        width, height = (int(v) for v in image_size)
+    except (TypeError, ValueError):
+        raise TypeError(f"expected image_size as (width, height), got {image_size!r}") from None
+    if width <= 0 or height <= 0:
+        raise ValueError(f"expected a positive image size (width, height), got {image_size!r}")
+    return width, height
+
+
 def part_boxes(joints2d: np.ndarray, layout: JointLayout, image_size: Tuple[int, int], *,
                margin: float = 0.15, hand_size: float = 0.5, min_size: float = 4.0,
                min_valid_fraction: float = 0.5,
@@ -121,12 +133,7 @@ def part_boxes(joints2d: np.ndarray, layout: JointLayout, image_size: Tuple[int,
     if joints2d.ndim != 3 or joints2d.shape[-1] != 2 or joints2d.shape[1] != layout.n_joints:
         raise ValueError(f"expected 2D joints of shape (T, {layout.n_joints}, 2) for layout "
                          f"{layout.name}, got {joints2d.shape}")
-    try:
-        width, height = (int(v) for v in image_size)
-    except (TypeError, ValueError):
-        raise TypeError(f"expected image_size as (width, height), got {image_size!r}") from None
-    if width <= 0 or height <= 0:
-        raise ValueError(f"expected a positive image size (width, height), got {image_size!r}")
+    width, height = check_image_size(image_size)
     for name, value in (("margin", margin), ("hand_size", hand_size), ("min_size", min_size)):
         if not np.isfinite(value) or value < 0:
             raise ValueError(f"expected {name} >= 0, got {value!r}")

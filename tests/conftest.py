@@ -10,6 +10,8 @@
 - ``tiny_cache``: the features stage run once per session on ``tiny_cad120``
   with ``small_config()`` (read-only); ``tiny_cache_copy`` is a private copy of
   it for a test that writes into the cache.
+- ``killer``: SIGKILLs a child run once its cache holds k entries (the
+  kill-and-resume tests).
 - ``python_calls``: counts the function calls of one call, for tests of how
   work grows (never the wall clock).
 - ``cache_snapshot``: :func:`snapshot`, every file of a cache as comparable
@@ -121,6 +123,38 @@ def count_python_calls(fn, *args) -> int:
     prof = cProfile.Profile()
     prof.runcall(fn, *args)
     return pstats.Stats(prof).total_calls
+
+
+def kill_after_entries(proc, cache, k: int, timeout: float = 300.0) -> bool:
+    """SIGKILL the child ``proc`` as soon as ``cache`` holds ``k`` visible
+    ``.npz`` entries (temp files are hidden names); returns whether it was
+    still running then (the kill interrupted work rather than a finished run)."""
+    import os
+    import signal
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        if sum(1 for _ in Path(cache).rglob("*.npz")) >= k:
+            break
+        time.sleep(0.005)
+    else:
+        proc.kill()
+        proc.wait(timeout=60)
+        pytest.fail(f"the run never wrote {k} entries into {cache} in {timeout:.0f} s")
+    running = proc.poll() is None
+    if running:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    return running
+
+
+@pytest.fixture(scope="session")
+def killer():
+    """:func:`kill_after_entries`."""
+    return kill_after_entries
 
 
 @pytest.fixture(scope="session")

@@ -9,10 +9,8 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -77,33 +75,8 @@ def test_the_command_extracts_and_says_what_it_did(reference, ntu_root):
     assert "deep_clips 0 computed / 6 reused" in again.output
 
 
-def _visible_entries(cache: Path) -> int:
-    return sum(1 for _ in cache.rglob("*.npz"))
-
-
-def _kill_after_entries(proc, cache: Path, k: int, timeout: float = 300.0) -> bool:
-    """SIGKILL ``proc`` as soon as ``cache`` holds ``k`` visible entries;
-    whether it was still running then."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        if _visible_entries(cache) >= k:
-            break
-        time.sleep(0.005)
-    else:
-        proc.kill()
-        proc.wait(timeout=60)
-        pytest.fail(f"the run never wrote {k} entries into {cache} in {timeout:.0f} s")
-    running = proc.poll() is None
-    if running:
-        os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=60)
-    return running
-
-
 def test_killed_at_random_moments_and_resumed_gives_the_uninterrupted_cache(
-        reference, ntu_root, tmp_path, cache_snapshot):
+        reference, ntu_root, tmp_path, cache_snapshot, killer):
     """Four runs of ``adl deep extract`` in child processes, each resuming
     what the last left and SIGKILLed after the cache's k-th entry (k seeded,
     drawn from 1 .. n - 5 so that each kill lands before the run ends); every
@@ -116,7 +89,7 @@ def test_killed_at_random_moments_and_resumed_gives_the_uninterrupted_cache(
         proc = subprocess.Popen([sys.executable, "-m", "adl.cli.main",
                                  *extract_args(ntu_root, cache)], env=child_env(),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        assert _kill_after_entries(proc, cache, k), \
+        assert killer(proc, cache, k), \
             f"the run finished before its kill after entry {k} of {n}"
         for path in cache.rglob("*.npz"):                    # no half-written entry
             with np.load(path, allow_pickle=False) as z:
@@ -139,7 +112,7 @@ def test_missing_weights_is_one_line_naming_the_file(ntu_root, tmp_path, hub_dir
     done = CliRunner().invoke(main, args)
     assert done.exit_code == 2
     assert done.output.startswith("error: i3d weights 'rgb_imagenet' not found: put "
-                                  f"rgb_imagenet.pt")
+                                  "rgb_imagenet.pt")
     assert str(hub_dir) in done.output and "--weights random" in done.output
     assert list(tmp_path.rglob("*.npz")) == []
 

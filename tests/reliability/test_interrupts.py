@@ -8,9 +8,7 @@ click's runner.
 """
 import os
 import random
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -61,31 +59,8 @@ def _readable_entries(cache):
     return n
 
 
-def _kill_after_entries(proc, cache, k, timeout=300.0):
-    """SIGKILL ``proc`` as soon as ``cache`` holds ``k`` visible entries.
-
-    Returns whether the process was still running when killed (the kill
-    interrupted work in progress rather than a finished run)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        if sum(1 for _ in Path(cache).rglob("*.npz")) >= k:
-            break
-        time.sleep(0.005)
-    else:
-        proc.kill()
-        proc.wait(timeout=60)
-        pytest.fail(f"the run never wrote {k} entries into {cache} in {timeout:.0f} s")
-    running = proc.poll() is None
-    if running:
-        os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=60)
-    return running
-
-
 def test_killed_at_random_moments_and_resumed(reference, tmp_path, adl_cli, assert_same_cache,
-                                             cad120_fusion_report):
+                                             cad120_fusion_report, killer):
     """One cache, five runs of ``adl features`` in child processes, each
     resuming what the last left and SIGKILLed after the cache's k-th entry
     (k seeded, 5 distinct values drawn from 1 .. n - 1 of the n entries of a
@@ -103,7 +78,7 @@ def test_killed_at_random_moments_and_resumed(reference, tmp_path, adl_cli, asse
     for k in moments:
         proc = adl_cli.popen(adl_cli.features_command(reference["root"], cache),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        assert _kill_after_entries(proc, cache, k), \
+        assert killer(proc, cache, k), \
             f"the run finished before its kill after entry {k} of {n}"
         assert _readable_entries(cache) >= k   # whatever the moment, no half entry
     done = CliRunner().invoke(main, adl_cli.features_args(reference["root"], cache))
