@@ -62,3 +62,14 @@ def short_repr(text, limit: int = 60) -> str:
     """A bounded repr of a value found in a file, for error messages."""
     r = repr(text)
     return r if len(r) <= limit else r[: limit - 3] + "..."
+
+
+def read_file_bytes(path, what: str) -> bytes:
+    """The bytes of the file ``path``; a missing path or a folder there is a
+    :class:`DataFormatError` saying ``what`` was expected."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise DataFormatError(path, what, "no such file") from None
+    except IsADirectoryError:
+        raise DataFormatError(path, what, "a folder") from None

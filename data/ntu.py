@@ -59,7 +59,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .errors import DataFormatError, DatasetLayoutError, short_repr
+from .errors import DataFormatError, DatasetLayoutError, read_file_bytes, short_repr
 from .record import SkeletonSequence, VideoRecord, expected_number, unusable_numbers
 
 __all__ = ["NTU_ACTIONS", "NTU_N_JOINTS", "NTU_MAX_SENSOR_BODIES", "NTU_COLOR_SIZE",
@@ -250,12 +250,7 @@ def _int(path: Path, line: int, text: str, what: str, frame: Optional[int] = Non
 
 
 def _read_text(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DataFormatError(path, "an NTU RGB+D .skeleton file", "no such file") from None
-    except IsADirectoryError:
-        raise DataFormatError(path, "an NTU RGB+D .skeleton file", "a folder") from None
+    data = read_file_bytes(path, "an NTU RGB+D .skeleton file")
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:

@@ -36,7 +36,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from .errors import DataFormatError, DatasetLayoutError, short_repr
+from .errors import DataFormatError, DatasetLayoutError, read_file_bytes, short_repr
 from .record import SkeletonSequence, VideoRecord, expected_number, unusable_numbers
 
 __all__ = ["NUCLA_ACTIONS", "NUCLA_FPS", "parse_nucla_skeleton_file", "parse_nucla_sample",
@@ -55,12 +55,7 @@ _INT_RE = re.compile(r"[+-]?\d{1,18}")
 
 
 def _text_lines(path: Path, what: str) -> List[str]:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DataFormatError(path, what, "no such file") from None
-    except IsADirectoryError:
-        raise DataFormatError(path, what, "a folder") from None
+    data = read_file_bytes(path, what)
     try:
         return data.decode("utf-8-sig").splitlines()
     except UnicodeDecodeError as e:

@@ -42,7 +42,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .errors import DataFormatError, DatasetLayoutError, short_repr
+from .errors import DataFormatError, DatasetLayoutError, read_file_bytes, short_repr
 from .record import MAX_ABS_VALUE, SkeletonSequence, VideoRecord
 
 __all__ = ["SMARTHOME_ACTIVITIES", "SMARTHOME_CV_ACTIVITIES", "SMARTHOME_FPS", "SmarthomeClip",
@@ -150,12 +150,7 @@ def parse_smarthome_pose(path) -> SkeletonSequence:
         non-numeric or non-finite value, no detection in any frame.
     """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DataFormatError(path, "a Toyota Smarthome pose JSON file", "no such file") from None
-    except IsADirectoryError:
-        raise DataFormatError(path, "a Toyota Smarthome pose JSON file", "a folder") from None
+    data = read_file_bytes(path, "a Toyota Smarthome pose JSON file")
     try:
         doc = json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError:
