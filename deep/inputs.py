@@ -66,7 +66,7 @@ from adl.data.registry import DATASETS, get_dataset, load_records
 from adl.features.store import FeatureStore, StageKey
 
 from .clips import resample_steps, segment_bounds
-from .extract import DEEP_INDEX_NAME, DEEP_STAGES, DEFAULT_TP
+from .extract import DEEP_INDEX_NAME, DEEP_STAGES
 
 __all__ = ["Split", "DeepData", "DeepSamples", "SEGMENT_STEPS", "POSE_REFERENCES",
            "CLIP_KEYS", "VIDEO_KEYS", "PROTOCOL_ALIASES", "persons_for", "normalise_poses"]
@@ -328,22 +328,19 @@ class DeepData:
                     f"{store.entry_path(key, first[stage])}: expected the {stage} entry of "
                     f"{first[stage]!r} that {path} lists (config {key.digest}), found no file; "
                     f"rerun `adl deep extract` with the same options")
-        layout, n_joints = "", 0
+        layout = ""
         if "deep_poses" in keys:
             j = store.get(keys["deep_poses"], with_poses[0])["poses"].shape[2]
             info_layout = get_dataset(dataset).layout if dataset in DATASETS else ""
-            if info_layout in LAYOUTS:
-                layout = info_layout
-            else:
-                fits = [name for name, lay in LAYOUTS.items() if lay.n_joints == j]
-                if len(fits) != 1:
-                    raise ValueError(f"{path}: expected poses of a known layout ("
-                                     f"{', '.join(f'{k} {v.n_joints}' for k, v in LAYOUTS.items())}"
-                                     f" joints), found {j} joints")
-                layout = fits[0]
-            if get_layout(layout).n_joints != j:
-                raise ValueError(f"{path}: expected {get_layout(layout).n_joints} joints "
-                                 f"({layout}) in deep_poses, found {j}")
+            if info_layout in LAYOUTS:          # the reader's layout (NTU: kinect_v2_25)
+                expected = f"{get_layout(info_layout).n_joints} ({info_layout})"
+                layout = info_layout if get_layout(info_layout).n_joints == j else ""
+            else:                               # a manifest: the layout with that many joints
+                expected = ", ".join(f"{v.n_joints} ({k})" for k, v in sorted(LAYOUTS.items()))
+                fits = [k for k, v in sorted(LAYOUTS.items()) if v.n_joints == j]
+                layout = fits[0] if len(fits) == 1 else ""
+            if not layout:
+                raise ValueError(f"{path}: expected deep_poses of {expected} joints, found {j}")
         grans: Tuple[int, ...] = ()
         if "deep_segments" in keys:
             grans = tuple(int(g) for g in keys["deep_segments"].config.get("granularities", []))
@@ -668,23 +665,27 @@ class DeepData:
     def load(self, video: int, clip: int, inputs: Tuple[str, ...]) -> Dict[str, torch.Tensor]:
         """One item's tensors (``clip`` -1 for a video sample)."""
         out: Dict[str, torch.Tensor] = {}
+        entries: Dict[str, Dict[str, np.ndarray]] = {}
+
+        def entry(stage: str) -> Dict[str, np.ndarray]:      # each stage read once per item
+            if stage not in entries:
+                entries[stage] = self._entry(stage, video)
+            return entries[stage]
+
         for key in inputs:
             if key == "gap":
-                arr = np.asarray(self._entry("deep_clips", video)["gap"][clip], np.float32)
+                arr = entry("deep_clips")["gap"][clip]
             elif key == "maps":
-                arr = np.asarray(self._entry("deep_clips", video)["maps"][clip], np.float32)
+                arr = entry("deep_clips")["maps"][clip]
             elif key == "parts":
-                arr = np.asarray(self._entry("deep_parts", video)["gap"][clip], np.float32)
+                arr = entry("deep_parts")["gap"][clip]
             elif key == "poses":
                 poses, _ = self.video_poses(video)
                 frames = np.minimum(self.clip_pose_frames(video, clip), poses.shape[0] - 1)
                 arr = poses[frames]
             elif key.startswith("segments_G"):
                 g = int(key[len("segments_G"):])
-                arr = np.asarray(self._entry("deep_segments", video)[f"gap_G{g}"], np.float32)
-                if arr.shape[0] != g:
-                    raise ValueError(f"{self._store.entry_path(self._keys['deep_segments'], self.video_ids[video])}: "
-                                     f"expected gap_G{g} of {g} segments, found {arr.shape}")
+                arr = entry("deep_segments")[f"gap_G{g}"]
             else:                                            # segment_poses_G{g}
                 g = int(key[len("segment_poses_G"):])
                 poses, _ = self.video_poses(video)
