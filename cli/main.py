@@ -499,5 +499,13 @@ def deep_extract(dataset, root, cache, backbone, weights, device, precision, bat
     click.echo(summary.line())
 
 
+# adl deep train / adl deep evaluate (cli/deep_cmds.py), with this module's error handling
+from adl.cli.deep_cmds import DEEP_COMMANDS  # noqa: E402
+
+for _command in DEEP_COMMANDS:
+    _command.callback = friendly_errors(_command.callback)
+    deep.add_command(_command)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
