@@ -33,7 +33,8 @@ Files
 -----
 :func:`fuse_runs` reads two ``scores.npz`` files (written by the evaluation
 of each model) with keys ``video_ids`` (V,), ``labels`` (V,), ``probs``
-(V, C) max-pooled softmax and ``logits`` (V, C), checks that they score the
+(V, C) max-pooled clip softmax and ``logits`` (V, C) (the mean over clips
+for a clip model, :mod:`adl.deep.evaluate`), checks that they score the
 same videos in the same order (and agree on the labels), and fuses them.
 :func:`global_report` gives top-1, mean per-class accuracy and per-class
 accuracy in percent (Table 5.1, 5.2).
@@ -198,8 +199,9 @@ def fuse_runs(basic_scores_npz, temporal_scores_npz, mode: str = "product",
         See :func:`fuse_scores`.
     source : {"probs", "logits"}
         Which scores to fuse: the stored probabilities (default; the Basic
-        Model's are max-pooled clip softmaxes, 4.6.1) or the softmax of the
-        stored logits.
+        Model's are max-pooled clip softmaxes, the video score of 4.6.1) or
+        the softmax of the stored logits (then "product" is
+        softmax(z_basic + z_temporal), the literal "logit level" reading).
 
     Returns
     -------
