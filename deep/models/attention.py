@@ -31,10 +31,12 @@ Choices where the thesis is silent (each a config field)
 - ``shared_hidden`` (False): Eq. 4.10 and 4.15 give each branch r its own
   tanh layer ``W_hr``; Algorithms 2-3 describe one tanh layer followed by two
   branches.  False follows the equations, True the algorithms.
-- ``equal_init`` (True): "initialize the attention scores with equal values
-  and the remaining network parameters using Gaussian" (Algorithms 1-3 step
-  4): the score layer starts at zero (every sigmoid weight 0.5, every softmax
-  uniform), the tanh layer is Xavier-normal.
+- ``equal_init`` (True; False for VPN, see :class:`VPNConfig`): "initialize
+  the attention scores with equal values and the remaining network
+  parameters using Gaussian" (Algorithms 1-2 step 4, Algorithm 3 step 3):
+  the score layer starts at zero (every sigmoid weight 0.5, every softmax
+  uniform); the tanh layer (and, without ``equal_init``, the score layer) is
+  Xavier-normal with zero biases.
 - Penalties are summed over the attention weights and averaged over the
   batch (the thesis writes them for one sample): :func:`adl.deep.losses.
   attention_regularizer` (``sum (1 - w)^2``) and :func:`adl.deep.losses.
@@ -102,7 +104,8 @@ class ScoreHead(nn.Module):
         Number of scores (3 parts, m*n positions, t steps, ...).
     equal_init : bool
         Start the score layer at zero so that every score is equal
-        (Algorithms 1-3 step 4); the tanh layer is Xavier-normal (Gaussian).
+        (Algorithms 1-2 step 4, 3 step 3); otherwise it is Xavier-normal,
+        as the tanh layer always is (the algorithms' "Gaussian").
     tanh_layer : nn.Linear, optional
         A tanh layer shared with another head (``shared_hidden``).
     """
@@ -118,7 +121,9 @@ class ScoreHead(nn.Module):
         self.score = nn.Linear(tanh_layer.out_features, out_dim)
         if equal_init:
             nn.init.zeros_(self.score.weight)
-            nn.init.zeros_(self.score.bias)
+        else:
+            nn.init.xavier_normal_(self.score.weight)
+        nn.init.zeros_(self.score.bias)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         """(B, in_dim) -> scores (B, out_dim)."""
@@ -393,8 +398,13 @@ class SepSTAConfig(PoseConfig):
         like the spatial weights (lambda1 * sum a^2).  Softmax is regularised
         like the temporal weights (lambda2 * sum (1 - a)^2).
     shared_hidden : bool
+        One tanh layer for both branches (Algorithm 2) instead of one per
+        branch (Eq. 4.10); not for "sa-ta" / "ta-sa" with
+        ``sequence_context``, whose second branch reads a wider input.
     attention_hidden : int
+        Width of the tanh layer (256; the thesis gives none).
     equal_init : bool
+        Start with equal scores (Algorithm 2 step 4).
     """
 
     pose_backbone: str = "lstm"
@@ -601,8 +611,18 @@ class VPNConfig(PoseConfig):
         Eq. 4.20's trade-off: ``lambda1 * CE + (1 - lambda1) * L_e``, 0.8.
     lambda2 : float
         Weight of the attention regulariser L_a (Eq. 4.21), 1e-5.
-    shared_hidden, attention_hidden, equal_init
+    shared_hidden, attention_hidden
         As in :class:`SepSTAConfig`.
+    equal_init : bool
+        False by default, unlike the other models.  Algorithm 3 step 3
+        starts the attention scores equal; with the spatial embedding that
+        makes ``z_1`` the same zero vector for every sample, hence
+        ``P_e = T_p z_1 = 0``, where the normalisation of Eq. 4.19 has a
+        gradient of order ``1/sqrt(eps)``: on the tests' toy batch the
+        spatial score layer's first gradient norm is about 1100 (0.2 from
+        a Gaussian start) and one SGD step at lr 0.01 saturates the
+        sigmoid.  True gives the algorithm's start (harmless with
+        ``embedding="none"``, and bounded by Adam's step size).
     """
 
     pose_backbone: str = "gcn"
@@ -616,7 +636,7 @@ class VPNConfig(PoseConfig):
     lambda2: float = 1e-5
     shared_hidden: bool = False
     attention_hidden: int = 256
-    equal_init: bool = True
+    equal_init: bool = False
 
 
 class VPN(PoseDrivenModel):

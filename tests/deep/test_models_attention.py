@@ -426,3 +426,13 @@ def test_vpn_loss_needs_the_embedding():
 
 def test_vpn_is_a_vpn():
     assert isinstance(make("vpn"), VPN)
+
+
+def test_vpn_gaussian_start_by_default():
+    # equal scores would make every pose embedding P_e = T_p z_1 zero, where
+    # Eq. 4.19's normalisation has a huge gradient (VPNConfig.equal_init)
+    assert VPNConfig(n_classes=C).equal_init is False
+    out = make("vpn", equal_init=True)(toy_batch())
+    assert torch.equal(out.embedding[1], torch.zeros(B, 5))
+    out = make("vpn")(toy_batch())
+    assert (out.embedding[1].norm(dim=1) > 1e-3).all()
