@@ -205,6 +205,10 @@ class DeepData:
         Every key :meth:`samples` can give.
     source : str
         The cache folder or the dataset root (for messages).
+    skipped : dict of str -> str
+        What the data leaves out, with why: the index's ``skipped`` (a video
+        without RGB; ``<video>/deep_poses``: no skeleton, its poses are
+        zeros), or the videos without a skeleton of :meth:`from_skeletons`.
     """
 
     def __init__(self, dataset: str, video_ids: Sequence[str], labels: Sequence[str],
@@ -250,6 +254,8 @@ class DeepData:
         self._store = store
         self._keys = dict(keys or {})
         self._sequences = sequences
+        #: videos the data leaves out, with why (pose-only data: no skeleton)
+        self.skipped: Dict[str, str] = {}
         self._clip_counts: Dict[int, int] = {}
         self._pose_cache: "OrderedDict[int, Tuple[np.ndarray, int]]" = OrderedDict()
 
@@ -358,7 +364,7 @@ class DeepData:
         avail += [f"segments_G{g}" for g in grans]
         if "deep_poses" in keys:
             avail += [f"segment_poses_G{g}" for g in grans]
-        return cls(dataset, index["video_ids"], index["labels"], index["subjects"],
+        data = cls(dataset, index["video_ids"], index["labels"], index["subjects"],
                    index["views"], index["setups"], layout=layout,
                    persons=persons_for(dataset) if persons is None else persons,
                    tp=int(index["tp"]), feature_dim=feature_dim, granularities=grans,
@@ -366,6 +372,8 @@ class DeepData:
                    segment_steps=SEGMENT_STEPS.get(dataset, DEFAULT_SEGMENT_STEPS)
                    if segment_steps is None else segment_steps,
                    pose_reference=pose_reference, digests=digests, store=store, keys=keys)
+        data.skipped = {str(k): str(v) for k, v in skipped.items()}
+        return data
 
     @classmethod
     def from_skeletons(cls, dataset: str, root, *, tp: int = 20,
@@ -417,7 +425,7 @@ class DeepData:
                    source=str(root), segment_steps=SEGMENT_STEPS.get(dataset,
                                                                      DEFAULT_SEGMENT_STEPS),
                    pose_reference=pose_reference, digests=digests, sequences=sequences)
-        data.skipped = [r.video_id for r in records if not r.has_skeleton]
+        data.skipped = {r.video_id: "no skeleton" for r in records if not r.has_skeleton}
         return data
 
     # -- identity -------------------------------------------------------------------
@@ -433,6 +441,14 @@ class DeepData:
                    "pose_reference": self.pose_reference}
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+    def model_fields(self) -> dict:
+        """The :class:`~adl.deep.models.base.ModelConfig` fields this data
+        fixes: ``n_classes``, ``feature_dim``, ``layout``, ``n_joints``,
+        ``persons``, ``tp``."""
+        return {"n_classes": len(self.classes), "feature_dim": self.feature_dim,
+                "layout": self.layout, "n_joints": self.n_joints, "persons": self.persons,
+                "tp": self.tp}
 
     # -- splits ---------------------------------------------------------------------
 
@@ -647,15 +663,19 @@ class DeepData:
                          for a, b in segment_bounds(n_frames, granularity)])
 
     def clip_pose_frames(self, video: int, clip: int) -> np.ndarray:
-        """Frames of clip ``clip``'s ``poses`` (tp,): the cached
-        ``clip_frame_indices`` row, or for pose-only data (``clip`` -1 or 0)
-        ``tp`` frames uniformly over the whole skeleton."""
+        """Frames of the ``poses`` of clip ``clip`` (tp,): the cached
+        ``clip_frame_indices`` row (a video without a skeleton: ``tp`` of the
+        clip's frames); for a video sample (``clip`` -1) and for pose-only
+        data, ``tp`` frames uniformly over the video's skeleton frames."""
         if self._sequences is not None:
             _, frame_ids, _ = self._sequences[video]
             return resample_steps(np.asarray(frame_ids, np.int64), self.tp)
-        if clip < 0:
-            n_frames = self.video_poses(video)[0].shape[0]
-            return resample_steps(np.arange(n_frames, dtype=np.int64), self.tp)
+        if clip < 0:                # the whole video: over the frames with a skeleton row
+            poses, frame_ids = self.video_poses(video)
+            frame_ids = frame_ids[(frame_ids >= 0) & (frame_ids < poses.shape[0])]
+            if frame_ids.size == 0:
+                frame_ids = np.arange(poses.shape[0], dtype=np.int64)
+            return resample_steps(np.unique(frame_ids), self.tp)
         if self._has_poses(video):
             return np.asarray(self._entry("deep_poses", video)["clip_frame_indices"][clip],
                               np.int64)

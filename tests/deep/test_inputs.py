@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import pickle
 import shutil
 
 import numpy as np
@@ -72,7 +73,10 @@ def test_the_cache_metadata(data):
     assert data.layout == "kinect_v2_25" and data.n_joints == 25
     assert data.persons == persons_for("ntu60") == 2 and data.tp == 20
     assert data.feature_dim == 1024 and data.granularities == (1, 2, 3)
-    assert data.segment_steps == 5
+    assert data.segment_steps == 5 and data.skipped == {}
+    assert data.model_fields() == {"n_classes": 6, "feature_dim": 1024,
+                                   "layout": "kinect_v2_25", "n_joints": 25, "persons": 2,
+                                   "tp": 20}
     assert set(data.available_inputs) == set(CLIP_KEYS + VIDEO_KEYS)
 
 
@@ -396,7 +400,9 @@ def cad_root(tmp_path_factory):
 def test_from_skeletons_gives_one_pose_sample_per_video(cad_root):
     d = DeepData.from_skeletons("cad60", cad_root, tp=7)
     assert d.available_inputs == ("poses",) and d.layout == "cad_15" and d.persons == 1
-    assert d.feature_dim == 0 and d.granularities == () and d.skipped == []
+    assert d.feature_dim == 0 and d.granularities == () and d.skipped == {}
+    assert d.model_fields() == {"n_classes": len(d.classes), "feature_dim": 0,
+                                "layout": "cad_15", "n_joints": 15, "persons": 1, "tp": 7}
     ds = d.samples(np.arange(len(d)), ("poses",))
     assert len(ds) == len(d) and ds.video_index.tolist() == list(range(len(d)))
     x, label, video = ds[2]
@@ -413,21 +419,54 @@ def test_from_skeletons_gives_one_pose_sample_per_video(cad_root):
     assert len(d.splits("loso")) == 2
 
 
-def test_from_skeletons_needs_a_skeleton(tmp_path):
+def rewrite_manifest(root, column, value, rows=None):
+    """Set ``column`` of the manifest's rows ``rows`` (default all) to ``value``."""
+    csv = root / "manifest.csv"
+    lines = csv.read_text().splitlines()
+    col = lines[0].split(",").index(column)
+    table = [line.split(",") for line in lines[1:]]
+    for i, r in enumerate(table):
+        if rows is None or i in rows:
+            r[col] = value
+    csv.write_text("\n".join([lines[0]] + [",".join(r) for r in table]) + "\n")
+    return len(table)
+
+
+def test_from_skeletons_needs_skeletons_of_one_layout(tmp_path):
     from adl.data.synth import generate
     root = tmp_path / "m"
     generate("manifest", root, subjects=2, frames=6, image_size=(32, 24), classes=None)
-    csv = root / "manifest.csv"
-    lines = csv.read_text().splitlines()
-    header = lines[0].split(",")
-    col = header.index("skeleton")
-    rows = [line.split(",") for line in lines[1:]]
-    for r in rows:
-        r[col] = ""
-    csv.write_text("\n".join([lines[0]] + [",".join(r) for r in rows]) + "\n")
+    d = DeepData.from_skeletons("manifest", root, tp=3)
+    assert d.layout == "kinect_v1_20"
+    first = (root / "manifest.csv").read_text().splitlines()[1].split(",")[0]
+    rewrite_manifest(root, "skeleton", "", rows={0})
+    d = DeepData.from_skeletons("manifest", root, tp=3)
+    assert d.skipped == {first: "no skeleton"} and first not in d.video_ids
+    x, _, _ = d.samples([0], ("poses",))[0]
+    assert tuple(x["poses"].shape) == (3, 1, 20, 3)
+    n = rewrite_manifest(root, "skeleton", "")
     with pytest.raises(ValueError, match=f"expected videos with a skeleton for dataset "
-                                         f"manifest, found none among {len(rows)} videos"):
+                                         f"manifest, found none among {n} videos"):
         DeepData.from_skeletons("manifest", root)
+
+
+def test_from_skeletons_refuses_two_layouts(tmp_path):
+    from adl.data.synth import generate
+    root = tmp_path / "m"
+    generate("manifest", root, subjects=2, frames=6, image_size=(32, 24), classes=None)
+    rewrite_manifest(root, "layout", "cad_15", rows={1})
+    with pytest.raises(ValueError, match="expected one joint layout for the poses, found "
+                                         "cad_15, kinect_v1_20"):
+        DeepData.from_skeletons("manifest", root)
+
+
+def test_samples_survive_pickling(data):
+    ds = data.samples([1], ("gap", "poses"))
+    ds[0]
+    again = pickle.loads(pickle.dumps(ds))
+    assert again.items == ds.items and again.data._pose_cache == {}
+    for k in ("gap", "poses"):
+        assert torch.equal(again[1][0][k], ds[1][0][k])
 
 
 # -- hand-written caches -------------------------------------------------------------
