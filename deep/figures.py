@@ -15,8 +15,9 @@ file), creating the parent folder, and returns the PNG's path.
 - :func:`plot_joint_activations` -- VPN's GCN joint activations on the
   skeleton (section 4.5, Fig. 4.18);
 - :func:`plot_temporal_attention` -- the Temporal Model's segment and
-  granularity attention of one video (Eq. 5.2, Eq. 5.6; Fig. 5.10);
-- :func:`plot_confusion` -- a confusion matrix (Fig. 4.25).
+  granularity attention of one video (Eq. 5.2, Eq. 5.6; Fig. 5.10).
+
+The confusion matrix is :func:`adl.deep.evaluate.plot_confusion`'s.
 
 matplotlib is imported inside the functions (importing this module costs
 nothing) and only through :class:`matplotlib.figure.Figure` with an Agg
@@ -36,7 +37,7 @@ from adl.data.atomic import atomic_write_bytes
 from .clips import PART_STREAMS
 
 __all__ = ["PART_NAMES", "blend_attention", "plot_part_weights", "plot_spatial_attention",
-           "plot_joint_activations", "plot_temporal_attention", "plot_confusion"]
+           "plot_joint_activations", "plot_temporal_attention"]
 
 #: The P-I3D streams' display names, in :data:`adl.deep.clips.PART_STREAMS` order.
 PART_NAMES: Tuple[str, ...] = tuple(s.replace("_", " ") for s in PART_STREAMS)
@@ -328,7 +329,8 @@ def blend_attention(frame, box, spatial, *, alpha: float = 0.5, cmap: str = "jet
 
 
 def plot_spatial_attention(frames, boxes, spatial, temporal, path, title: Optional[str] = None,
-                           *, frame_steps=None, alpha: float = 0.5, cmap: str = "jet",
+                           *, frame_steps=None, map_shape: Optional[Tuple[int, int]] = None,
+                           normalise_map: bool = False, alpha: float = 0.5, cmap: str = "jet",
                            upsample: str = "bilinear", draw_box: bool = True,
                            atol: float = 1e-2, dpi: int = 100) -> Path:
     """Separable STA's / VPN's attention drawn on one clip (thesis 4.4-4.5;
@@ -351,7 +353,9 @@ def plot_spatial_attention(frames, boxes, spatial, temporal, path, title: Option
     spatial : array_like, shape (h, w) or (t, h, w)
         Spatial attention in [0, 1] (sigmoid: Eq. 4.11, Eq. 4.15's A_S); a
         (t, h, w) map (joint spatio-temporal attention) gives each frame the
-        map of its time step.
+        map of its time step.  With ``map_shape``, the flat layouts the
+        models output (``ModelOutput.attention["spatial"]`` (h*w,),
+        ``["spatiotemporal"]`` (t, h*w)) are accepted too.
     temporal : array_like, shape (t,), or None
         Temporal softmax weights (Eq. 4.11's beta, Eq. 4.15's A_T), summing
         to 1 within ``atol``; None draws no strip.
@@ -362,6 +366,13 @@ def plot_spatial_attention(frames, boxes, spatial, temporal, path, title: Option
         The feature time step of each frame (for a (t, h, w) map and the
         strip's highlight).  Default: the k frames spread evenly over the
         clip, frame i at step ``floor((i + 0.5) * t / k)``.
+    map_shape : (int, int), optional
+        (h, w) of a flat ``spatial`` (its last axis h*w, row-major as
+        ``torch.flatten`` of an (h, w) map).
+    normalise_map : bool
+        Divide the map by its maximum before drawing (for a softmax-
+        normalised joint map, whose values are all tiny); False draws the
+        values as they are (sigmoid maps: 0.5 means 0.5).
     alpha, cmap, upsample
         As :func:`blend_attention`.
     draw_box : bool
@@ -393,9 +404,17 @@ def plot_spatial_attention(frames, boxes, spatial, temporal, path, title: Option
         raise ValueError(f"expected boxes of shape (4,) or ({k}, 4) for {k} frame(s), "
                          f"got {b.shape}")
     s = _float_array(spatial, "spatial")
+    if map_shape is not None:
+        mh, mw = (int(v) for v in map_shape)
+        if mh < 1 or mw < 1 or s.ndim not in (1, 2) or s.shape[-1] != mh * mw:
+            raise ValueError(f"expected a flat spatial of shape ({mh * mw},) or (t, {mh * mw}) "
+                             f"for map_shape {tuple(map_shape)}, got {s.shape}")
+        s = s.reshape(s.shape[:-1] + (mh, mw))
     if s.ndim not in (2, 3) or 0 in s.shape:
         raise ValueError(f"expected spatial of shape (h, w) or (t, h, w), got {s.shape}")
     _check_unit_range(s, "spatial")
+    if normalise_map and s.max() > 0:
+        s = s / s.max()
     tw = None
     if temporal is not None:
         tw = _float_array(temporal, "temporal")
@@ -595,8 +614,8 @@ def plot_joint_activations(joints, activations, bones, path, *, title: Optional[
 # ----------------------------------------------------------------------------
 
 def plot_temporal_attention(segment_weights: Mapping[int, object], granularity_weights, path,
-                            title: Optional[str] = None, *, atol: float = 1e-2,
-                            cmap: str = "YlOrRd", dpi: int = 100) -> Path:
+                            title: Optional[str] = None, *, granularity_attention: bool = True,
+                            atol: float = 1e-2, cmap: str = "YlOrRd", dpi: int = 100) -> Path:
     """The Temporal Model's attention for one video (thesis 5.2; Fig. 5.10).
 
     Left: one row per granularity G (ascending), G equal-width cells over
@@ -611,12 +630,19 @@ def plot_temporal_attention(segment_weights: Mapping[int, object], granularity_w
     segment_weights : mapping int G -> array_like, shape (G,)
         Softmax segment weights per granularity (each summing to 1 within
         ``atol``).
-    granularity_weights : array_like, shape (n_G,)
-        Softmax granularity weights, in ascending-G order of
-        ``segment_weights``' keys (summing to 1 within ``atol``).
+    granularity_weights : array_like, shape (n_G,), or mapping int G -> float
+        Granularity weights beta_G: an array follows the order of
+        ``segment_weights``' keys as given (``TemporalConfig.granularities``
+        order, as ``ModelOutput.attention["granularity"]``), a mapping names
+        each G (the same keys).
     path : str or Path
         The PNG written.
     title : str, optional
+    granularity_attention : bool
+        True: beta are softmax weights (Eq. 5.6; summing to 1 within
+        ``atol``).  False: the model sums the granularities without TG-att
+        (Table 5.1's "simple summation"), beta are its constant weights
+        (>= 0, all ones for the Temporal Model) and the bars say so.
     atol : float
         Tolerance of the sums.
     cmap : str
@@ -633,28 +659,39 @@ def plot_temporal_attention(segment_weights: Mapping[int, object], granularity_w
     ValueError
         On an empty mapping, a key that is not a positive integer, a
         segment vector whose length is not its G, weights that are not
-        softmax weights, or ``n_G`` disagreeing with the mapping.
+        softmax weights, or granularity weights disagreeing with the
+        mapping (count or keys).
     """
     if not segment_weights:
         raise ValueError("expected segment weights for at least one granularity, got none")
-    gs = []
-    for g in segment_weights:
-        if isinstance(g, bool) or not isinstance(g, (int, np.integer)) or g < 1:
-            raise ValueError(f"expected granularities as positive integers, got {g!r}")
-        gs.append(int(g))
-    gs = sorted(gs)
-    rows = {}
-    for g in gs:
-        v = _float_array(segment_weights[g], f"segment_weights[{g}]")
+    given, rows = [], {}
+    for key, weights in segment_weights.items():
+        if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or key < 1:
+            raise ValueError(f"expected granularities as positive integers, got {key!r}")
+        g = int(key)
+        v = _float_array(weights, f"segment_weights[{g}]")
         if v.shape != (g,):
             raise ValueError(f"expected segment_weights[{g}] of shape ({g},), got {v.shape}")
         _check_softmax(v, f"segment_weights[{g}]", atol)
+        given.append(g)
         rows[g] = v
+    if isinstance(granularity_weights, Mapping):
+        keys = sorted(int(k) for k in granularity_weights)
+        if keys != sorted(given):
+            raise ValueError(f"expected granularity_weights for the granularities "
+                             f"{sorted(given)}, got {keys}")
+        by_g = {int(k): v for k, v in granularity_weights.items()}
+        granularity_weights = [by_g[g] for g in given]
     beta = _float_array(granularity_weights, "granularity_weights")
-    if beta.shape != (len(gs),):
-        raise ValueError(f"expected granularity_weights of shape ({len(gs)},) for the "
-                         f"granularities {gs}, got {beta.shape}")
-    _check_softmax(beta, "granularity_weights", atol)
+    if beta.shape != (len(given),):
+        raise ValueError(f"expected granularity_weights of shape ({len(given)},) for the "
+                         f"granularities {given}, got {beta.shape}")
+    if granularity_attention:
+        _check_softmax(beta, "granularity_weights", atol)
+    elif beta.min() < 0:
+        raise ValueError(f"expected granularity_weights >= 0, found {beta.min():.4g}")
+    gs = sorted(given)                       # rows drawn coarse to fine
+    beta = beta[[given.index(g) for g in gs]]
 
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
@@ -686,89 +723,18 @@ def plot_temporal_attention(segment_weights: Mapping[int, object], granularity_w
     ax.set_xlabel("video time (fraction); blue: most attended segment", fontsize=8)
     ax.tick_params(labelsize=7)
     side.barh(range(n), beta, height=0.6, color="tab:purple")
+    side.set_xlim(0.0, 1.0 if granularity_attention else max(1.0, float(beta.max())) * 1.3)
     for r, v in enumerate(beta):
-        side.text(min(v, 0.75) + 0.02, r, f"{v:.2f}", va="center", fontsize=7)
-    side.set_xlim(0.0, 1.0)
+        inside = v > 0.7 * side.get_xlim()[1]            # a long bar holds its own label
+        side.text(v - 0.02 if inside else v + 0.02, r, f"{v:.2f}", va="center", fontsize=7,
+                  ha="right" if inside else "left", color="white" if inside else "black")
     side.tick_params(labelleft=False, labelsize=7)
-    side.set_xlabel("granularity weight", fontsize=8)
+    side.set_xlabel("granularity weight" if granularity_attention
+                    else "granularity weight\n(plain sum, no TG-att)", fontsize=8)
     bar = fig.colorbar(ScalarMappable(norm=Normalize(0.0, 1.0), cmap=colour_of),
                        ax=[ax, side], fraction=0.03, pad=0.02)
     bar.set_label("segment weight", fontsize=8)
     bar.ax.tick_params(labelsize=7)
     fig.suptitle(title or "Temporal Model attention (Eq. 5.2 segments, Eq. 5.6 granularities)",
                  fontsize=10)
-    return _write_png(fig, path, dpi)
-
-
-# ----------------------------------------------------------------------------
-# 5. confusion matrix
-# ----------------------------------------------------------------------------
-
-def plot_confusion(matrix, classes: Sequence[str], path, title: Optional[str] = None, *,
-                   dpi: int = 100) -> Path:
-    """A confusion matrix (thesis Fig. 4.25): colour = the row-normalised
-    rate (the share of each true class's samples given each prediction),
-    text = the counts (up to 30 classes).
-
-    Parameters
-    ----------
-    matrix : array_like of int, shape (C, C)
-        Counts, rows = true class, columns = predicted class, >= 0.
-    classes : sequence of str, length C
-    path : str or Path
-        The PNG written.
-    title : str, optional
-        Default: the overall accuracy and the sample count.
-    dpi : int
-
-    Returns
-    -------
-    Path
-        ``path``.
-
-    Raises
-    ------
-    ValueError
-        On a matrix that is not square, not integer counts >= 0, or whose
-        size differs from the number of classes.
-    """
-    m = np.asarray(matrix)
-    if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] == 0:
-        raise ValueError(f"expected a square confusion matrix (C, C), got shape {m.shape}")
-    if not (np.issubdtype(m.dtype, np.integer) or
-            (np.issubdtype(m.dtype, np.floating) and np.all(np.isfinite(m))
-             and np.all(m == np.round(m)))):
-        raise ValueError(f"expected integer counts in the confusion matrix, got {m.dtype} "
-                         f"values")
-    m = m.astype(np.int64)
-    if m.min() < 0:
-        raise ValueError(f"expected counts >= 0 in the confusion matrix, found {m.min()}")
-    classes = [str(c) for c in classes]
-    k = m.shape[0]
-    if len(classes) != k:
-        raise ValueError(f"expected {k} class names for a {k}x{k} matrix, got {len(classes)}")
-    totals = m.sum(axis=1, keepdims=True)
-    rate = np.divide(m, totals, out=np.zeros(m.shape), where=totals > 0)
-
-    size = max(5.0, 0.45 * k + 2.5)
-    fig = _new_figure(size, size)
-    ax = fig.add_subplot(111)
-    im = ax.imshow(rate, cmap="Blues", vmin=0.0, vmax=1.0)
-    ax.set_xticks(range(k))
-    ax.set_yticks(range(k))
-    ax.set_xticklabels(classes, rotation=60, ha="right", fontsize=8)
-    ax.set_yticklabels(classes, fontsize=8)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    if k <= 30:
-        for i in range(k):
-            for j in range(k):
-                if m[i, j]:
-                    ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=7,
-                            color="white" if rate[i, j] > 0.5 else "black")
-    total = int(m.sum())
-    acc = 100.0 * np.trace(m) / total if total else 0.0
-    ax.set_title(title or f"accuracy {acc:.1f} % of {total} samples", fontsize=10)
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="row rate")
-    fig.tight_layout()
     return _write_png(fig, path, dpi)

@@ -223,6 +223,26 @@ def test_spatial_default_steps_spread_frames_over_the_clip(tmp_path):
     assert not _mask(img[:, :half], HOT).any() and _mask(img[:, half:], HOT).any()
 
 
+def test_spatial_flat_maps_and_map_normalisation(tmp_path):
+    frames = np.zeros((1, 32, 32, 3), np.uint8)
+    grid = np.zeros((4, 4))
+    grid[2, 1] = 1.0
+    a = F.plot_spatial_attention(frames, [0, 0, 32, 32], grid, None, tmp_path / "a.png")
+    b = F.plot_spatial_attention(frames, [0, 0, 32, 32], grid.reshape(16), None,
+                                 tmp_path / "b.png", map_shape=(4, 4))
+    assert a.read_bytes() == b.read_bytes()          # row-major flat map, same figure
+    tiny = np.full((3, 16), 0.001)                   # a softmax-normalised joint map
+    tiny[:, 9] = 0.01
+    plain = _read(F.plot_spatial_attention(frames, [0, 0, 32, 32], tiny, [0.2, 0.3, 0.5],
+                                           tmp_path / "p.png", map_shape=(4, 4),
+                                           upsample="nearest"))
+    scaled = _read(F.plot_spatial_attention(frames, [0, 0, 32, 32], tiny, [0.2, 0.3, 0.5],
+                                            tmp_path / "s.png", map_shape=(4, 4),
+                                            upsample="nearest", normalise_map=True))
+    top = slice(0, int(0.6 * plain.shape[0]))        # the frame, above the strip and colour bar
+    assert not _mask(plain[top], HOT).any() and _mask(scaled[top], HOT).any()
+
+
 @pytest.mark.parametrize("frames, boxes, spatial, temporal, kw, match", [
     (np.zeros((1, 8, 8, 3)), [0, 0, 8, 8], np.zeros((2, 2)), None, {},
      r"frames as uint8 RGB of shape \(k, H, W, 3\)"),
@@ -248,6 +268,8 @@ def test_spatial_default_steps_spread_frames_over_the_clip(tmp_path):
      {"frame_steps": [0]}, "frame_steps needs a time axis"),
     (np.zeros((1, 8, 8, 3), np.uint8), [-9, 0, -1, 8], np.zeros((2, 2)), None, {},
      "overlap the 8x8 image"),
+    (np.zeros((1, 8, 8, 3), np.uint8), [0, 0, 8, 8], np.zeros(16), None,
+     {"map_shape": (3, 3)}, r"flat spatial of shape \(9,\) or \(t, 9\) for map_shape"),
 ])
 def test_spatial_bad_input(tmp_path, frames, boxes, spatial, temporal, kw, match):
     with pytest.raises(ValueError, match=match):
@@ -330,6 +352,18 @@ def test_temporal_png_rows_and_the_hot_segment(tmp_path):
     assert cols.size and cols.max() < 0.4 * one.shape[1]
 
 
+def test_temporal_granularity_weights_follow_the_given_order(tmp_path):
+    seg = {4: [0.1, 0.2, 0.3, 0.4], 2: [0.6, 0.4]}
+    as_given = F.plot_temporal_attention(seg, [0.9, 0.1], tmp_path / "a.png")
+    named = F.plot_temporal_attention({2: [0.6, 0.4], 4: [0.1, 0.2, 0.3, 0.4]},
+                                      {4: 0.9, 2: 0.1}, tmp_path / "b.png")
+    swapped = F.plot_temporal_attention(seg, [0.1, 0.9], tmp_path / "c.png")
+    assert as_given.read_bytes() == named.read_bytes() != swapped.read_bytes()
+    plain = _read(F.plot_temporal_attention(seg, [1.0, 1.0], tmp_path / "d.png",
+                                            granularity_attention=False))
+    assert plain.shape == _read(as_given).shape
+
+
 @pytest.mark.parametrize("segments, beta, match", [
     ({}, [], "at least one granularity"),
     ({0: []}, [1.0], "positive integers, got 0"),
@@ -339,31 +373,15 @@ def test_temporal_png_rows_and_the_hot_segment(tmp_path):
     ({2: [0.9, 0.9]}, [1.0], r"softmax weights in segment_weights\[2\]"),
     ({2: [0.5, 0.5], 3: [0.2, 0.3, 0.5]}, [1.0], r"granularity_weights of shape \(2,\)"),
     ({2: [0.5, 0.5]}, [0.5], "softmax weights in granularity_weights"),
+    ({2: [0.5, 0.5], 3: [0.2, 0.3, 0.5]}, {2: 0.5, 4: 0.5},
+     r"granularity_weights for the granularities \[2, 3\], got \[2, 4\]"),
 ])
 def test_temporal_bad_input(tmp_path, segments, beta, match):
     with pytest.raises(ValueError, match=match):
         F.plot_temporal_attention(segments, beta, tmp_path / "x.png")
 
 
-# --------------------------------------------------------------------------- confusion
-
-def test_confusion_png_with_an_empty_row(tmp_path, recwarn):
-    m = np.array([[5, 1, 0], [0, 0, 0], [2, 0, 3]])
-    img = _read(F.plot_confusion(m, ["a", "b", "c"], tmp_path / "c.png"))
-    assert img.shape[:2] == (500, 500)
-    assert not [w for w in recwarn.list if issubclass(w.category, RuntimeWarning)]
-    big = _read(F.plot_confusion(np.eye(40, dtype=int), [f"c{i}" for i in range(40)],
-                                 tmp_path / "big.png", "40 classes"))
-    assert big.shape[0] > 1.5 * img.shape[0]
-    F.plot_confusion(m.astype(float), ["a", "b", "c"], tmp_path / "f.png")
-
-
-@pytest.mark.parametrize("matrix, classes, match", [
-    (np.zeros((2, 3), int), ["a", "b"], r"square confusion matrix \(C, C\)"),
-    (np.array([[1, -1], [0, 2]]), ["a", "b"], "counts >= 0"),
-    (np.array([[0.5, 0], [0, 1]]), ["a", "b"], "integer counts"),
-    (np.eye(2, dtype=int), ["a"], "expected 2 class names"),
-])
-def test_confusion_bad_input(tmp_path, matrix, classes, match):
-    with pytest.raises(ValueError, match=match):
-        F.plot_confusion(matrix, classes, tmp_path / "x.png")
+def test_temporal_plain_sum_weights_must_be_non_negative(tmp_path):
+    with pytest.raises(ValueError, match="granularity_weights >= 0, found -1"):
+        F.plot_temporal_attention({2: [0.5, 0.5]}, [-1.0], tmp_path / "x.png",
+                                  granularity_attention=False)
