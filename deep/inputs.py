@@ -7,7 +7,7 @@ Two kinds of sample (:class:`~adl.deep.models.base.ModelSpec` ``sample``):
   of the video's ``deep_clips`` / ``deep_parts`` / ``deep_poses`` entries
   (:mod:`adl.deep.extract`).  Keys ``gap`` (D,), ``maps`` (D, t, h, w),
   ``parts`` (3, D) and ``poses`` (tp, M, J, 3).  Evaluation max-pools the
-  softmax over a video's clips (:meth:`DeepSamples.video_index` tells which
+  softmax over a video's clips (:attr:`DeepSamples.video_index` tells which
   video each item is).
 * a **video** (thesis 5.2.1, 5.4.1): the temporal model's input.  Keys
   ``segments_G{g}`` (g, D), one backbone feature per segment of granularity
@@ -24,13 +24,15 @@ origin, X along right hip -> left hip, Y along the spine, unit spine length).
 The thesis does not say which frame of reference its pose streams use; the
 default, ``pose_reference="first_frame"``, is the frame of reference of the
 first valid frame of the first person, for every frame and every person
-(F3's default, :class:`adl.features.f3.F3Config` ``per_frame=False``: a
+(F3's default, :class:`adl.features.f3_config.F3Config` ``per_frame=False``: a
 per-frame reference re-rotates and re-scales each frame by the noisy hip and
 spine joints, and erases the body's own translation and the two persons'
 relative position in NTU's interactions); ``"per_frame"`` gives each frame
 and person its own (the thesis's chapter 3 description).  Persons are then
 padded or cut to ``persons`` (2 for NTU RGB+D 60 / 120, 1 otherwise: extra
-persons dropped, missing ones zeros), and missing joints (NaN / inf) become 0.
+persons dropped, missing ones zeros), and missing joints (NaN / inf) become 0,
+as do the frames of a video that have no skeleton row (and every pose of a
+video without a skeleton, listed in :attr:`DeepData.skipped`).
 
 **Segment poses** (thesis 5.2.1, 5.4.1 "we uniformly sample the pose
 segments into sub-sequences of respectively 5 and 4 frames for NTU and
@@ -568,6 +570,13 @@ class DeepData:
         Returns
         -------
         DeepSamples
+
+        Raises
+        ------
+        ValueError
+            A key this data lacks (naming it, the data and what it has), a
+            granularity the cache lacks, a key of the other sample kind, a
+            video index out of range.
         """
         inputs = self.check_inputs(inputs, sample)
         video_idx = np.asarray(video_idx, np.int64).reshape(-1)

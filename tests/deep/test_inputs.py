@@ -531,3 +531,20 @@ def test_a_cache_of_an_unexpected_joint_count_is_refused(tmp_path):
         DeepData.from_cache("manifest", tmp_path)
     write_pose_cache(tmp_path, "manifest", [poses], [range(4)], [4])
     assert DeepData.from_cache("manifest", tmp_path).layout == "kinect_v1_20"
+
+
+def test_a_video_without_a_skeleton_has_zero_poses(tmp_path):
+    rng = np.random.default_rng(2)
+    poses = [rng.normal(size=(6, 1, 25, 3)).astype(np.float32) for _ in range(2)]
+    write_pose_cache(tmp_path, "ntu60", poses, [range(6), range(6)], [6, 6])
+    path = tmp_path / "ntu60" / DEEP_INDEX_NAME
+    index = json.loads(path.read_text())
+    index["skipped"] = {"vid1/deep_poses": "no skeleton"}
+    path.write_text(json.dumps(index))
+    for entry in (tmp_path / "ntu60" / "deep_poses").glob("*/vid1.npz"):
+        entry.unlink()
+    d = DeepData.from_cache("ntu60", tmp_path)
+    assert "poses" in d.available_inputs and d.skipped == index["skipped"]
+    x, _, video = d.samples([1], ("poses",))[1]
+    assert video == 1 and tuple(x["poses"].shape) == (4, 2, 25, 3) and not x["poses"].any()
+    assert d.samples([0], ("poses",))[0][0]["poses"][:, 0].abs().sum() > 0
