@@ -142,9 +142,14 @@ class I3DConfig(ModelConfig):
         Weight of ``||W||^2`` on the classifier: "a regularization with a
         weighting factor of 0.001 between the penultimate layer and the
         classification layer in I3D" (section 4.6.1).
+    stream : {"full_body", "left_hand", "right_hand"}
+        Which crop's feature the classifier reads: the full-body crop (the
+        baseline, ``gap``) or one hand's P-I3D stream (``parts``), for the
+        single-stream rows of Table 4.2 ("left hand", "right hand").
     """
 
     lambda_w: float = 1e-3
+    stream: str = "full_body"
 
 
 class I3DBaseline(DeepModel):
@@ -156,14 +161,25 @@ class I3DBaseline(DeepModel):
     """
 
     inputs = ("gap",)
+    #: ``stream`` -> index in the ``parts`` streams (adl.deep.clips.PART_STREAMS)
+    STREAMS = {"left_hand": 0, "right_hand": 1}
 
     def __init__(self, config: I3DConfig):
+        _check_choice("i3d", "stream", config.stream, ("full_body",) + tuple(self.STREAMS))
         super().__init__(config)
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(config.feature_dim, config.n_classes)
 
+    def required_inputs(self):
+        return ("gap",) if self.config.stream == "full_body" else ("parts",)
+
     def forward(self, batch: Mapping[str, torch.Tensor]) -> ModelOutput:
-        gap = _check_tensor("i3d", batch, "gap", (self.config.feature_dim,), "(B, D)")
+        if self.config.stream == "full_body":
+            gap = _check_tensor("i3d", batch, "gap", (self.config.feature_dim,), "(B, D)")
+        else:
+            parts = _check_tensor("i3d", batch, "parts", (3, self.config.feature_dim),
+                                  "(B, 3, D)")
+            gap = parts[:, self.STREAMS[self.config.stream]]
         logits = self.classifier(self.dropout(gap))
         penalties = {}
         if self.config.lambda_w:
@@ -309,6 +325,9 @@ class PI3DConfig(PoseConfig):
         attention's score layer W_s instead.
     attention_hidden : int
     equal_init : bool
+    attention : bool
+        False: no pose-driven attention, the streams weighted equally (1/3):
+        Table 4.2's "sum_0" / "concat_0" rows; the poses are then not read.
     """
 
     pose_backbone: str = "lstm"
@@ -318,6 +337,7 @@ class PI3DConfig(PoseConfig):
     weight_penalty: str = "classifier"
     attention_hidden: int = 256
     equal_init: bool = True
+    attention: bool = True
 
 
 class PI3D(PoseDrivenModel):
@@ -338,6 +358,9 @@ class PI3D(PoseDrivenModel):
     inputs = ("parts", "poses")
     n_parts = 3
 
+    def required_inputs(self):
+        return self.inputs if self.config.attention else ("parts",)
+
     def __init__(self, config: PI3DConfig):
         _check_choice(self.name, "fusion", config.fusion, ("sum", "concat"))
         _check_choice(self.name, "weight_penalty", config.weight_penalty,
@@ -353,14 +376,18 @@ class PI3D(PoseDrivenModel):
         c = self.config
         parts = _check_tensor(self.name, batch, "parts", (self.n_parts, c.feature_dim),
                               "(B, 3, D)")
-        alpha = torch.softmax(self.attention(self.pose_features(batch)), dim=1)
+        if c.attention:
+            alpha = torch.softmax(self.attention(self.pose_features(batch)), dim=1)
+        else:
+            alpha = parts.new_full((parts.shape[0], self.n_parts), 1.0 / self.n_parts)
         weighted = alpha.unsqueeze(2) * parts
         fused = weighted.sum(1) if c.fusion == "sum" else weighted.flatten(1)
         logits = self.classifier(self.dropout(fused))
         w = self.classifier.weight if c.weight_penalty == "classifier" else \
             self.attention.score.weight
-        penalties = {"parts": attention_regularizer(alpha, c.lambda1),
-                     "weights": c.lambda2 * w.pow(2).sum()}
+        penalties = {"weights": c.lambda2 * w.pow(2).sum()}
+        if c.attention:
+            penalties["parts"] = attention_regularizer(alpha, c.lambda1)
         return ModelOutput(logits=logits, attention={"parts": alpha}, penalties=penalties)
 
 
@@ -623,6 +650,9 @@ class VPNConfig(PoseConfig):
         a Gaussian start) and one SGD step at lr 0.01 saturates the
         sigmoid.  True gives the algorithm's start (harmless with
         ``embedding="none"``, and bounded by Adam's step size).
+    temporal_attention : bool
+        False: spatial attention only, ``A_T`` uniform (1/t) and its
+        regulariser term dropped (Table 4.8's rows without "+ temporal").
     """
 
     pose_backbone: str = "gcn"
@@ -637,6 +667,7 @@ class VPNConfig(PoseConfig):
     shared_hidden: bool = False
     attention_hidden: int = 256
     equal_init: bool = False
+    temporal_attention: bool = True
 
 
 class VPN(PoseDrivenModel):
@@ -685,7 +716,8 @@ class VPN(PoseDrivenModel):
             nn.init.xavier_normal_(shared.weight)
             nn.init.zeros_(shared.bias)
         self.spatial_head = ScoreHead(self.pose_dim, hid, h * w, eq, shared)
-        self.temporal_head = ScoreHead(self.pose_dim, hid, t, eq, shared)
+        self.temporal_head = ScoreHead(self.pose_dim, hid, t, eq, shared) \
+            if config.temporal_attention else None
         D = config.feature_dim
         if config.embedding != "none":
             dv = D * h * w if config.embed_visual == "flatten" else D
@@ -707,7 +739,10 @@ class VPN(PoseDrivenModel):
         h_star, joints = self.pose_features(batch, with_joints=True)
         z1 = self.spatial_head(h_star)
         a_s = torch.sigmoid(z1)
-        a_t = torch.softmax(self.temporal_head(h_star), dim=1)
+        if c.temporal_attention:
+            a_t = torch.softmax(self.temporal_head(h_star), dim=1)
+        else:
+            a_t = g.new_full((B, t), 1.0 / t)
         att = {"spatial": a_s, "temporal": a_t}
         if joints is not None:
             att["joints"] = joints
@@ -727,7 +762,10 @@ class VPN(PoseDrivenModel):
                 g_s = g_s.mean(dim=(2, 3))
             embedding = (self._unit_linear(self.visual_embed, g_s.flatten(1)),
                          self._unit_linear(self.pose_embed, z1))
-        pen = {"attention": attention_l2(a_s, c.lambda2) + attention_regularizer(a_t, c.lambda2)}
+        la = attention_l2(a_s, c.lambda2)
+        if c.temporal_attention:
+            la = la + attention_regularizer(a_t, c.lambda2)
+        pen = {"attention": la}
         return ModelOutput(logits=logits, attention=att, penalties=pen, embedding=embedding)
 
     def loss(self, output: ModelOutput, target: torch.Tensor):

@@ -436,3 +436,59 @@ def test_vpn_gaussian_start_by_default():
     assert torch.equal(out.embedding[1], torch.zeros(B, 5))
     out = make("vpn")(toy_batch())
     assert (out.embedding[1].norm(dim=1) > 1e-3).all()
+
+
+# ---------------------------------------------------------------- ablation switches (Tables 4.2, 4.8)
+
+def _tiny(name, **extra):
+    from adl.deep.models import build_model
+    cfg = dict(n_classes=4, feature_dim=8, layout="kinect_v2_25", n_joints=25, persons=1, tp=3)
+    if name == "vpn":
+        cfg["map_size"] = (2, 2, 2)
+    if name != "i3d":
+        cfg["lstm_units"] = 6
+    torch.manual_seed(0)
+    return build_model(name, **cfg, **extra)
+
+
+def _toy_batch(B=3):
+    g = torch.Generator().manual_seed(1)
+    return {"gap": torch.rand(B, 8, generator=g), "parts": torch.rand(B, 3, 8, generator=g),
+            "maps": torch.rand(B, 8, 2, 2, 2, generator=g),
+            "poses": torch.randn(B, 3, 1, 25, 3, generator=g)}
+
+
+def test_i3d_hand_stream_reads_that_part_only():
+    model = _tiny("i3d", stream="right_hand").eval()
+    assert model.required_inputs() == ("parts",)
+    batch = _toy_batch()
+    out = model({"parts": batch["parts"]})
+    expected = model.classifier(batch["parts"][:, 1])
+    torch.testing.assert_close(out.logits, expected)
+    changed = batch["parts"].clone()
+    changed[:, 0] += 5.0                        # the left hand does not matter
+    torch.testing.assert_close(model({"parts": changed}).logits, expected)
+
+
+def test_i3d_unknown_stream_is_refused():
+    with pytest.raises(ValueError, match="stream"):
+        _tiny("i3d", stream="head")
+
+
+def test_pi3d_without_attention_weights_streams_equally_and_ignores_poses():
+    model = _tiny("p-i3d", attention=False).eval()
+    assert model.required_inputs() == ("parts",)
+    batch = _toy_batch()
+    out = model({"parts": batch["parts"]})
+    torch.testing.assert_close(out.attention["parts"], torch.full((3, 3), 1 / 3))
+    torch.testing.assert_close(out.logits, model.classifier(batch["parts"].mean(1)))
+    assert "parts" not in out.penalties
+
+
+def test_vpn_spatial_only_has_uniform_temporal_weights():
+    model = _tiny("vpn", temporal_attention=False).eval()
+    assert model.temporal_head is None
+    out = model(_toy_batch())
+    torch.testing.assert_close(out.attention["temporal"], torch.full((3, 2), 0.5))
+    a_s = out.attention["spatial"]
+    torch.testing.assert_close(out.penalties["attention"], 1e-5 * a_s.pow(2).sum(1).mean())
