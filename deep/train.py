@@ -251,7 +251,6 @@ def make_model_config(spec: ModelSpec, model_config, data) -> ModelConfig:
 class _Dist:
     world: int = 1
     rank: int = 0
-    initialised_here: bool = False
 
     @property
     def active(self) -> bool:
@@ -263,11 +262,9 @@ def _setup_distributed(device: torch.device) -> _Dist:
     if world <= 1:
         return _Dist()
     import torch.distributed as dist
-    here = False
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-        here = True
-    return _Dist(world=dist.get_world_size(), rank=dist.get_rank(), initialised_here=here)
+    return _Dist(world=dist.get_world_size(), rank=dist.get_rank())
 
 
 def _device_for(train_config: TrainConfig) -> torch.device:
@@ -537,15 +534,16 @@ def train(spec_name: str, model_config, train_config: TrainConfig, data, split, 
         raise ValueError(f"expected a TrainConfig, got {type(train_config).__name__}")
     spec = get_model_spec(spec_name)
     cfg = make_model_config(spec, model_config, data)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    per_process = train_config.batch_size // max(world, 1)
+    if per_process < 1:
+        raise ValueError(f"batch_size {train_config.batch_size} is smaller than the "
+                         f"{world} processes; expected at least one sample each")
     device = _device_for(train_config)
     dist_info = _setup_distributed(device)
     is_main = dist_info.rank == 0
     say = log if is_main else (lambda m: None)
     out_dir = Path(out_dir)
-    per_process = train_config.batch_size // dist_info.world
-    if per_process < 1:
-        raise ValueError(f"batch_size {train_config.batch_size} is smaller than the "
-                         f"{dist_info.world} processes; expected at least one sample each")
 
     torch.manual_seed(train_config.seed)
     model = spec.build(cfg)
