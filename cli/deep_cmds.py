@@ -12,7 +12,7 @@ wrote.  The model options map to fields of the model's configuration
 ``--embedding`` -> ``embedding``, ``--variant`` -> ``variant``, ``--units`` ->
 ``lstm_units``); an option the model has no field for is refused.  Training
 options default to :class:`adl.deep.train.TrainConfig` and its per-model
-defaults (:data:`adl.deep.train.MODEL_TRAIN_DEFAULTS`).
+defaults (:data:`adl.deep.train.MODELTRAIN_HELP_DEFAULTS`).
 
 main.py registers :data:`DEEP_COMMANDS` into its ``deep`` group, wrapped in
 its ``friendly_errors``.  torch is imported only when a command runs.
@@ -29,14 +29,15 @@ import click
 
 from adl.data.registry import DATASETS
 
-__all__ = ["DEEP_COMMANDS", "MODEL_OPTIONS", "model_options", "run_name", "load_deep_data",
-           "train_cmd", "evaluate_cmd"]
+__all__ = ["DEEP_COMMANDS", "MODEL_OPTIONS", "TRAIN_HELP_DEFAULTS", "model_options", "run_name",
+           "load_deep_data", "train_cmd", "evaluate_cmd"]
 
 #: CLI option -> model configuration field.
 MODEL_OPTIONS = {"pose_backbone": "pose_backbone", "coupler": "coupler",
                  "embedding": "embedding", "variant": "variant", "units": "lstm_units"}
-#: Defaults of the training options as the help shows them (TrainConfig's).
-_TRAIN_DEFAULTS = {"epochs": 30, "lr": 0.01, "batch_size": 32}
+#: Defaults of the training options as the help shows them: TrainConfig's (a test keeps
+#: them equal; TrainConfig is not imported here because it imports torch).
+TRAIN_HELP_DEFAULTS = {"epochs": 30, "lr": 0.01, "batch_size": 32}
 
 
 def _default_cache() -> str:
@@ -159,11 +160,12 @@ def _is_rank0() -> bool:
 @click.command("train")
 @_run_options
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
-              help=f"Epochs (default {_TRAIN_DEFAULTS['epochs']}, thesis 4.6.1).")
+              help=f"Epochs (default {TRAIN_HELP_DEFAULTS['epochs']}, thesis 4.6.1).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
-              help=f"Global mini-batch (default {_TRAIN_DEFAULTS['batch_size']}).")
+              help=f"Global mini-batch (default {TRAIN_HELP_DEFAULTS['batch_size']}).")
 @click.option("--lr", type=float, default=None,
-              help="Adam's initial rate (default 0.01, x0.1 every 10 epochs; temporal 5e-4).")
+              help=f"Adam's initial rate (default {TRAIN_HELP_DEFAULTS['lr']}, x0.1 every 10 "
+                   f"epochs; temporal 5e-4).")
 @click.option("--pose-checkpoint", type=click.Path(exists=True, dir_okay=False), default=None,
               help="best.pt of a pose-lstm / pose-gcn run: the pre-trained pose backbone "
                    "(Algorithms 1-2).")
