@@ -1,7 +1,7 @@
 """One contract, every fitted component (ARCHITECTURE.md "Estimator style";
 scikit-learn's conventions): the F1 part selector, the F2 Fisher encoder, the
 F3 skeleton LSTM, the per-family SVM, its Platt calibration, the two-level
-fusion and the action-pair memory.
+fusion, the action-pair memory and the deep stage's classifier.
 
 Each case gives a small problem the estimator can be fitted on, how to fit it
 and how to read its output; the same checks run over all of them.
@@ -18,6 +18,7 @@ from sklearn.base import clone, is_classifier
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
+from adl.deep.estimator import DeepClassifier
 from adl.features.f1 import BodyPartSelector
 from adl.features.f3 import SkeletonLSTM
 from adl.features.fisher import FisherVectorEncoder
@@ -56,6 +57,12 @@ def _families():
     return feats, y
 
 
+def _gaps():
+    rng = np.random.default_rng(5)
+    y = np.repeat(np.arange(3), 6)
+    return {"gap": (rng.standard_normal((y.size, 8)) + 3 * np.eye(3, 8)[y]).astype(np.float32)}, y
+
+
 def _gram():
     rng = np.random.default_rng(4)
     y = np.repeat(np.arange(3), 6)
@@ -91,6 +98,9 @@ CASES = [
          output=lambda est, X, y: est.predict_proba(X)),
     Case(lambda: ActionPairMemory(epsilon=0.2, C_grid=(1.0,), random_state=3), _families,
          fit=_memory_fit, output=lambda est, X, y: est.predict(X, y)),
+    Case(lambda: DeepClassifier(model="i3d", epochs=3, lr=0.05, batch_size=6, device="cpu",
+                                random_state=3), _gaps,
+         output=lambda est, X, y: est.predict_proba(X)),
 ]
 
 
@@ -149,7 +159,8 @@ def test_classifiers_score_their_accuracy(case):
 
 def test_the_classifiers_are_the_ones_that_predict_classes():
     classifiers = {repr(c) for c in CASES if is_classifier(c.make())}
-    assert classifiers == {"SkeletonLSTM", "FamilySVM", "CalibratedSVC", "TwoLevelFusion"}
+    assert classifiers == {"SkeletonLSTM", "FamilySVM", "CalibratedSVC", "TwoLevelFusion",
+                           "DeepClassifier"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=repr)

@@ -390,3 +390,44 @@ def test_a_pose_checkpoint_of_another_kind_or_a_model_without_backbone_is_refuse
         train("pose-lstm", {"lstm_units": 4},
               fast(epochs=1, pose_checkpoint=str(tmp_path / "pose" / BEST_NAME)),
               data, split, tmp_path / "y", **QUIET)
+
+
+# -- DeepClassifier (deep/estimator.py) ---------------------------------------------------
+
+def _gap_problem():
+    rng = np.random.default_rng(1)
+    y = np.repeat(np.array(["drink", "eat", "read"]), 6)
+    codes = np.unique(y, return_inverse=True)[1]
+    return {"gap": (rng.normal(size=(18, 8)) + 3 * np.eye(3, 8)[codes]).astype(np.float32)}, y
+
+
+def test_the_classifier_learns_and_reads_its_config_from_the_arrays():
+    from adl.deep.estimator import DeepClassifier
+    X, y = _gap_problem()
+    est = DeepClassifier(model="i3d", epochs=15, lr=0.05, batch_size=6).fit(X, y)
+    assert est.model_.config.feature_dim == 8 and est.model_.config.n_classes == 3
+    assert est.classes_.tolist() == ["drink", "eat", "read"] and est.inputs_ == ("gap",)
+    assert est.score(X, y) == 1.0
+    assert est.predict_proba(X).shape == (18, 3) and len(est.history_) == 15
+    poses = np.random.default_rng(0).normal(size=(6, 5, 1, 20, 3)).astype(np.float32)
+    pose_est = DeepClassifier(model="pose-lstm", model_params={"lstm_units": 4}, epochs=1,
+                              batch_size=3).fit({"poses": poses}, np.arange(6) % 2)
+    c = pose_est.model_.config
+    assert (c.tp, c.persons, c.n_joints, c.lstm_units) == (5, 1, 20, 4)
+
+
+def test_the_classifier_refuses_bad_arrays():
+    from adl.deep.estimator import DeepClassifier
+    X, y = _gap_problem()
+    est = DeepClassifier(model="i3d", epochs=1)
+    with pytest.raises(ValueError, match="expected X as a non-empty dict of arrays"):
+        est.fit(X["gap"], y)
+    with pytest.raises(ValueError, match="same number of samples \\(17, as y\\)"):
+        est.fit(X, y[:17])
+    with pytest.raises(ValueError, match="expected y of shape \\(N,\\)"):
+        est.fit(X, y[:, None])
+    with pytest.raises(ValueError, match="expected X\\['poses'\\] of shape \\(N, tp, M, J, 3\\)"):
+        DeepClassifier(model="pose-lstm").fit({"poses": np.zeros((18, 5, 20, 3))}, y)
+    with pytest.raises(ValueError, match="model pose-lstm reads X\\['poses'\\], which X lacks "
+                                         "\\(it has gap\\)"):
+        DeepClassifier(model="pose-lstm", model_params={"tp": 4}).fit(X, y)
