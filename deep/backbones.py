@@ -214,6 +214,12 @@ class VideoBackbone:
         Clips per forward pass.
     seed : int
         Seed of ``weights="random"``.
+    channels_last_3d : bool
+        Run the network and its input in ``torch.channels_last_3d`` (NDHWC)
+        memory format, where oneDNN's 3D convolutions are fastest on the CPU
+        (tests/benchmarks/bench_limits.py measures both; the default, True,
+        is the faster there).  The features agree to float rounding, so the
+        format is not part of :meth:`cache_meta`.
 
     Attributes
     ----------
@@ -228,7 +234,7 @@ class VideoBackbone:
 
     def __init__(self, backbone: str = "i3d", weights: Optional[str] = None, *,
                  device: str = "auto", precision: str = "auto", batch_size: int = 4,
-                 seed: int = 0):
+                 seed: int = 0, channels_last_3d: bool = True):
         if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) \
                 or batch_size < 1:
             raise ValueError(f"expected batch_size to be an integer >= 1, got {batch_size!r}")
@@ -238,7 +244,11 @@ class VideoBackbone:
         self.batch_size = int(batch_size)
         self.seed = int(seed)
         model, self.resolved = build_backbone(backbone, weights, seed=seed)
+        self.channels_last_3d = bool(channels_last_3d)
         self.model = model.to(self.device)
+        if self.channels_last_3d:
+            import torch
+            self.model = self.model.to(memory_format=torch.channels_last_3d)
 
     @property
     def weights_entry(self) -> BackboneWeights:
@@ -284,6 +294,8 @@ class VideoBackbone:
             for start in range(0, len(clips), self.batch_size):
                 batch = torch.from_numpy(np.ascontiguousarray(clips[start:start + self.batch_size]))
                 x = norm(batch.to(self.device, non_blocking=True))
+                if self.channels_last_3d:
+                    x = x.contiguous(memory_format=torch.channels_last_3d)
                 with autocast(self.device, self.precision):
                     y = self.model(x)
                 outputs.append(y.float().cpu().numpy())

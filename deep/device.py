@@ -1,107 +1,41 @@
 """Where a deep backbone runs and in which precision (``--device``, ``--precision``).
 
-``device="auto"`` is the first CUDA device when one is usable, else the CPU;
-``"cpu"``, ``"cuda"`` and ``"cuda:N"`` name one explicitly and are refused when
-that device does not exist here (an explicit request never falls back silently).
+The helper lives in :mod:`adl.features.device` (shared with ``adl features``:
+F1's CNN and F3's LSTM; ``deep -> features`` is the allowed import direction)
+and is re-exported here with the same behaviour:
 
-Reduced precision runs under :func:`torch.autocast` only where the hardware
-executes it natively:
-
-* CUDA: float16 on every GPU PyTorch supports; bfloat16 where
-  :func:`torch.cuda.is_bf16_supported` says so (compute capability >= 8.0).
-* CPU: bfloat16 only with the native bf16 instructions (AVX-512 BF16 or AMX,
-  :func:`adl.features.cnn.cpu_supports_bf16`); oneDNN emulates it elsewhere
-  and is then many times slower than float32.  float16 autocast on the CPU is
-  never native and is refused.
-
-``precision="auto"`` picks bfloat16 where it is native (its float32 exponent
-range cannot overflow on activations of unbounded size), else float16 on CUDA,
-else float32.
+* ``device="auto"`` is the first CUDA device when one is usable, else the CPU;
+  an explicit ``cpu`` / ``cuda`` / ``cuda:N`` that does not exist is refused.
+* Reduced precision only where native: float16 and (compute capability >= 8.0)
+  bfloat16 on CUDA; bfloat16 on a CPU with AVX-512 BF16 or AMX
+  (:func:`adl.features.cnn.cpu_supports_bf16`); ``"auto"`` picks bfloat16
+  where native, else float16 on CUDA, else float32.
 
 torch is imported inside the functions: the module is cheap to import.
 """
 from __future__ import annotations
 
-import contextlib
-import re
-from typing import ContextManager
-
+from adl.features import device as _shared
 from adl.features.cnn import cpu_supports_bf16
+from adl.features.device import PRECISIONS, autocast, resolve_device
 
-PRECISIONS = ("auto", "float32", "float16", "bfloat16")
-_CUDA_RE = re.compile(r"^cuda(?::(\d+))?$")
-
-
-def resolve_device(device: str = "auto"):
-    """The :class:`torch.device` a ``--device`` value names.
-
-    Parameters
-    ----------
-    device : str
-        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or
-        ``"cuda:N"``.
-
-    Returns
-    -------
-    torch.device
-        ``cuda`` resolves to ``cuda:<current device>`` so that the result names
-        one GPU.
-
-    Raises
-    ------
-    ValueError
-        An unknown device string, or a CUDA device that is not available here
-        (no CUDA, or ``N`` beyond the visible GPUs).
-    """
-    import torch
-    if not isinstance(device, str):
-        raise TypeError(f"expected device as a string ('auto', 'cpu', 'cuda' or 'cuda:N'), "
-                        f"got {type(device).__name__}")
-    text = device.strip().lower()
-    if text == "auto":
-        return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() \
-            else torch.device("cpu")
-    if text == "cpu":
-        return torch.device("cpu")
-    match = _CUDA_RE.match(text)
-    if match is None:
-        raise ValueError(f"unknown device {device!r}; expected 'auto', 'cpu', 'cuda' or 'cuda:N'")
-    if not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available on this machine "
-                         f"(use --device cpu or --device auto)")
-    count = torch.cuda.device_count()
-    index = torch.cuda.current_device() if match.group(1) is None else int(match.group(1))
-    if index >= count:
-        raise ValueError(f"device {device!r} requested but this machine has {count} CUDA "
-                         f"device(s) (cuda:0 .. cuda:{count - 1})")
-    return torch.device("cuda", index)
+__all__ = ["PRECISIONS", "autocast", "cpu_supports_bf16", "native_precisions",
+           "resolve_device", "resolve_precision"]
 
 
 def native_precisions(device) -> tuple:
-    """The precisions ``device`` (a :class:`torch.device` or a string that
-    :func:`resolve_device` accepts) runs natively, float32 first."""
+    """The precisions ``device`` runs natively, float32 first
+    (:func:`adl.features.device.native_precisions`; the CPU probe is this
+    module's ``cpu_supports_bf16``)."""
     import torch
     dev = device if isinstance(device, torch.device) else resolve_device(device)
-    if dev.type == "cuda":
-        return ("float32", "float16") + (("bfloat16",) if torch.cuda.is_bf16_supported() else ())
-    if dev.type == "cpu":
-        return ("float32",) + (("bfloat16",) if cpu_supports_bf16() else ())
-    return ("float32",)
+    return _shared.native_precisions(dev, cpu_bf16=cpu_supports_bf16() if dev.type == "cpu"
+                                     else None)
 
 
 def resolve_precision(precision: str = "auto", device="cpu") -> str:
-    """The precision a backbone runs in on ``device``.
-
-    Parameters
-    ----------
-    precision : {"auto", "float32", "float16", "bfloat16"}
-    device : torch.device or str
-
-    Returns
-    -------
-    str
-        ``"float32"``, ``"float16"`` or ``"bfloat16"``; ``"auto"`` resolves to
-        bfloat16 where native, else float16 on CUDA, else float32.
+    """The precision a backbone runs in on ``device``
+    (:func:`adl.features.device.resolve_precision`).
 
     Raises
     ------
@@ -112,29 +46,4 @@ def resolve_precision(precision: str = "auto", device="cpu") -> str:
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; expected one of "
                          f"{', '.join(PRECISIONS)}")
-    native = native_precisions(device)
-    if precision == "auto":
-        for choice in ("bfloat16", "float16"):
-            if choice in native:
-                return choice
-        return "float32"
-    if precision not in native:
-        raise ValueError(f"precision {precision!r} is not native on device {str(device)!r} "
-                         f"(native there: {', '.join(native)}); emulated autocast would be slower "
-                         f"than float32, so it is refused")
-    return precision
-
-
-def autocast(device, precision: str) -> ContextManager:
-    """The context a forward pass runs in: :func:`torch.autocast` for a reduced
-    ``precision`` (as resolved by :func:`resolve_precision`), a no-op for
-    float32."""
-    import torch
-    dev = device if isinstance(device, torch.device) else torch.device(device)
-    if precision == "float32":
-        return contextlib.nullcontext()
-    dtypes = {"float16": torch.float16, "bfloat16": torch.bfloat16}
-    if precision not in dtypes:
-        raise ValueError(f"expected a resolved precision ('float32', 'float16' or 'bfloat16'), "
-                         f"got {precision!r}")
-    return torch.autocast(device_type=dev.type, dtype=dtypes[precision])
+    return _shared.resolve_precision(precision, device, native=native_precisions(device))

@@ -62,6 +62,11 @@ BACKBONES: Dict[str, BackboneSpec] = {
     "resnet18": BackboneSpec("resnet18", 512, "resnet18-f37072fd.pth"),
 }
 PRECISIONS = ("auto", "float32", "bfloat16")
+#: How the network is run (:func:`prepare_engine`): PyTorch eager (the default:
+#: measured fastest over a dataset on our 2-core CPUs, tests/benchmarks/bench_limits.py),
+#: TorchScript frozen with oneDNN fusions (``torch.jit.freeze`` +
+#: ``optimize_for_inference``), or ``torch.compile`` (inductor, frozen weights).
+ENGINES = ("eager", "jit", "compile")
 
 
 class WeightsError(AdlError, ValueError):
@@ -213,6 +218,63 @@ def build_backbone(name: str = "resnet152", weights: str = "imagenet", *,
     return model.eval()
 
 
+def prepare_engine(model, engine: str, example, *, precision: str = "float32"):
+    """``model`` made ready to run in ``engine`` (see :data:`ENGINES`).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        In eval mode, on its device and memory format.
+    engine : {"eager", "jit", "compile"}
+        ``"jit"``: ``torch.jit.trace`` on ``example`` then ``torch.jit.freeze``
+        and ``torch.jit.optimize_for_inference`` (oneDNN convolution + batch
+        norm + ReLU fusions; TorchScript is deprecated upstream but still
+        works).  ``"compile"``: ``torch.compile`` (inductor, ``dynamic=False``)
+        with ``torch._inductor.config.freezing`` so that weights are constant
+        folded and pre-packed; compiled on ``example`` here, so that the cost
+        is paid once and measured (:attr:`FrameDescriptorExtractor.compile_seconds`).
+        Both specialise on ``example``'s shape: callers pad a short batch to it.
+    example : torch.Tensor, shape (B, 3, S, S)
+        A batch of the size and memory format the model will see.
+    precision : {"float32", "bfloat16"}
+        Autocast precision of the traced / compiled forward.
+
+    Returns
+    -------
+    callable
+        ``f(x (B, 3, S, S)) -> (B, d)``.
+
+    Raises
+    ------
+    ValueError
+        An unknown engine.
+    """
+    import torch
+    import warnings
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
+    if engine == "eager":
+        return model
+    device_type = example.device.type
+    amp = dict(device_type=device_type, dtype=torch.bfloat16, enabled=precision == "bfloat16")
+    if engine == "jit":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            with torch.no_grad(), torch.autocast(**amp):
+                traced = torch.jit.trace(model, example, check_trace=False)
+                frozen = torch.jit.freeze(traced.eval())
+                if device_type == "cpu":
+                    frozen = torch.jit.optimize_for_inference(frozen)
+                frozen(example)  # the profiling runs of the TorchScript executor
+                frozen(example)
+        return frozen
+    import torch._inductor.config as inductor_config
+    compiled = torch.compile(model, backend="inductor", dynamic=False)
+    with inductor_config.patch(freezing=True), torch.inference_mode(), torch.autocast(**amp):
+        compiled(example)
+    return compiled
+
+
 def cpu_supports_bf16() -> bool:
     """True when the CPU has native bfloat16 arithmetic (AVX-512 BF16 or AMX).
 
@@ -276,13 +338,19 @@ class FrameDescriptorExtractor:
         ``"imagenet"``, ``"random"`` or a state-dict path (see module doc).
     input_size : int
         Side of the square network input (224; 112 for speed).
-    batch_size : int
-        Crops per forward pass (5 crops per frame; batches span frames).
+    batch_size : int or "auto"
+        Crops per forward pass (5 crops per frame; batches span frames);
+        ``"auto"``: :data:`adl.features.device.AUTO_BATCH` of the device (16 on
+        the CPU, 128 on a GPU).
     precision : {"auto", "float32", "bfloat16"}
         ``"bfloat16"`` runs under autocast; ``"auto"`` uses it only where the
         hardware supports it (:func:`resolve_precision`).
     channels_last : bool
         Run the network in channels-last memory format.
+    engine : {"eager", "jit", "compile"}
+        How the network runs (:func:`prepare_engine`); ``"jit"`` and
+        ``"compile"`` are prepared here on a batch of ``batch_size`` crops
+        (:attr:`compile_seconds`) and every shorter batch is padded to it.
     frame_stride : int
         Keep every ``frame_stride``-th skeleton-aligned frame.
     num_threads : int, optional
@@ -291,20 +359,32 @@ class FrameDescriptorExtractor:
     prefetch : int
         Batches the producer may prepare ahead.
     device : str
-        ``"cpu"`` or a CUDA device.
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``
+        (:func:`adl.features.device.resolve_device`).
     allow_download, seed
         Passed to :func:`build_backbone`.
     model : torch.nn.Module, optional
         A ready backbone (skips :func:`build_backbone`); must return
         ``(N, feature_dim)``.
+
+    Notes
+    -----
+    Identical boxes of one frame (every "part" of an RGB-only dataset is the
+    full image) are cropped and forwarded once and their descriptor repeated,
+    so such a dataset costs one forward per frame instead of five.
     """
 
     def __init__(self, backbone: str = "resnet152", weights: str = "imagenet", *,
-                 input_size: int = 224, batch_size: int = 16, precision: str = "auto",
-                 channels_last: bool = True, frame_stride: int = 1,
+                 input_size: int = 224, batch_size=16, precision: str = "auto",
+                 channels_last: bool = True, engine: str = "eager", frame_stride: int = 1,
                  num_threads: Optional[int] = None, prefetch: int = 2, device: str = "cpu",
                  allow_download: bool = False, seed: int = 0, model=None):
+        from .device import resolve_batch_size, resolve_device
         self.spec = get_backbone_spec(backbone)
+        if engine not in ENGINES:
+            raise ValueError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
+        self.device = resolve_device(device)
+        batch_size = resolve_batch_size(batch_size, self.device)
         for pname, value, low in (("input_size", input_size, 32), ("batch_size", batch_size, 1),
                                   ("frame_stride", frame_stride, 1), ("prefetch", prefetch, 1)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
@@ -316,10 +396,11 @@ class FrameDescriptorExtractor:
         self.frame_stride = int(frame_stride)
         self.prefetch = int(prefetch)
         self.num_threads = num_threads
-        self.device = str(device)
-        self.precision = resolve_precision(precision, self.device)
+        self.precision = resolve_precision(precision, str(self.device))
         self.channels_last = bool(channels_last)
+        self.engine = engine
 
+        import time
         import torch
         if model is None:
             model = build_backbone(backbone, weights, allow_download=allow_download, seed=seed)
@@ -329,17 +410,35 @@ class FrameDescriptorExtractor:
         self.model = model
         self._mean = torch.tensor(self.spec.mean, device=self.device).view(1, 3, 1, 1) * 255.0
         self._inv_std = 1.0 / (torch.tensor(self.spec.std, device=self.device).view(1, 3, 1, 1) * 255.0)
+        #: Seconds spent preparing the engine (tracing / compiling), 0 for eager.
+        self.compile_seconds = 0.0
+        self._run = model
+        if engine != "eager":
+            example = torch.zeros(self.batch_size, 3, self.input_size, self.input_size,
+                                  device=self.device)
+            if self.channels_last:
+                example = example.contiguous(memory_format=torch.channels_last)
+            prev = torch.get_num_threads()
+            torch.set_num_threads(num_threads or os.cpu_count() or 1)
+            t0 = time.perf_counter()
+            try:
+                self._run = prepare_engine(model, engine, example, precision=self.precision)
+            finally:
+                torch.set_num_threads(prev)
+            self.compile_seconds = time.perf_counter() - t0
 
     @classmethod
-    def from_config(cls, config, *, allow_download: bool = False, device: str = "cpu",
+    def from_config(cls, config, *, allow_download: bool = False, device: Optional[str] = None,
                     num_threads: Optional[int] = None) -> "FrameDescriptorExtractor":
         """The extractor an :class:`adl.features.f1.F1Config` describes (the one
-        F1 uses: :class:`adl.features.video_stages.F1VideoComputer`)."""
+        F1 uses: :class:`adl.features.video_stages.F1VideoComputer`); ``device``
+        overrides ``config.device``."""
         return cls(config.backbone, config.weights, input_size=config.input_size,
                    batch_size=config.batch_size, precision=config.precision,
-                   channels_last=config.channels_last, frame_stride=config.frame_stride,
-                   num_threads=num_threads, device=device, allow_download=allow_download,
-                   seed=config.seed)
+                   channels_last=config.channels_last, engine=config.engine,
+                   frame_stride=config.frame_stride, num_threads=num_threads,
+                   device=config.device if device is None else device,
+                   allow_download=allow_download, seed=config.seed)
 
     @property
     def feature_dim(self) -> int:
@@ -358,46 +457,69 @@ class FrameDescriptorExtractor:
         ndarray, shape (N, d), float32
         """
         import torch
+        from .device import autocast
         if crops.ndim != 4 or crops.shape[-1] != 3 or crops.dtype != np.uint8:
             raise ValueError(f"expected uint8 RGB crops of shape (N, S, S, 3), got "
                              f"{crops.dtype} {crops.shape}")
+        n = len(crops)
+        if n == 0:
+            return np.zeros((0, self.feature_dim), np.float32)
+        if self.engine != "eager" and n != self.batch_size:
+            if n > self.batch_size:   # the engine is specialised on batch_size crops
+                return np.concatenate([self.forward_crops(crops[i:i + self.batch_size])
+                                       for i in range(0, n, self.batch_size)])
+            crops = np.concatenate([crops, np.zeros((self.batch_size - n,) + crops.shape[1:],
+                                                    np.uint8)])
         with torch.inference_mode():
             x = torch.from_numpy(crops).to(self.device, non_blocking=True).permute(0, 3, 1, 2)
             if not self.channels_last:
                 x = x.contiguous()
             # (x/255 - mean)/std with the constants pre-scaled by 255
             x = (x.float() - self._mean) * self._inv_std
-            with torch.autocast(device_type=torch.device(self.device).type, dtype=torch.bfloat16,
-                                enabled=self.precision == "bfloat16"):
-                out = self.model(x)
-            return out.float().cpu().numpy()
+            with autocast(self.device, self.precision):
+                out = self._run(x)
+            return out[:n].float().cpu().numpy()
 
     # -- data side --------------------------------------------------------------
     def _crop_batches(self, frames: Iterator[tuple], box_of: Dict[int, np.ndarray],
-                      stop: threading.Event) -> Iterator[tuple]:
+                      stop: threading.Event, rows: Optional[list] = None) -> Iterator[tuple]:
         """Yield ``(crops (n, S, S, 3) uint8 RGB, frame indices of the frames
-        completed in this batch)``; crops run frame-major, part-minor."""
+        completed in this batch)``; crops run frame-major, part-minor.
+
+        A box equal to an earlier box of the same frame is not cropped again:
+        ``rows`` (when given) receives, for every (frame, part), the index of
+        its crop among all crops yielded so far."""
         import cv2
         size = self.input_size
         buf = np.empty((self.batch_size, size, size, 3), dtype=np.uint8)
-        fill = 0
+        fill, made = 0, 0
         done = []
         for idx, img in frames:
             if stop.is_set():
                 return
+            seen = []   # (box, crop number) of this frame
             for box in box_of[idx]:
+                same = next((k for b, k in seen if np.array_equal(b, box)), None)
+                if same is not None:
+                    if rows is not None:
+                        rows.append(same)
+                    continue
                 x0, y0, x1, y1 = crop_pixels(box, img.shape)
                 crop = img[y0:y1, x0:x1]
                 interp = cv2.INTER_AREA if (x1 - x0 > size and y1 - y0 > size) else cv2.INTER_LINEAR
                 cv2.resize(crop, (size, size), dst=buf[fill], interpolation=interp)
                 cv2.cvtColor(buf[fill], cv2.COLOR_BGR2RGB, dst=buf[fill])
+                seen.append((box, made))
+                if rows is not None:
+                    rows.append(made)
+                made += 1
                 fill += 1
                 if fill == self.batch_size:
                     yield buf, done
                     buf = np.empty_like(buf)
                     fill, done = 0, []
             done.append(idx)
-        if fill:
+        if fill or done:   # a last frame whose crops filled the previous batch exactly
             yield buf[:fill], done
 
     def extract(self, source: FrameSource, boxes: np.ndarray,
@@ -454,10 +576,12 @@ class FrameDescriptorExtractor:
             q.put(item)
             return not stop.is_set()
 
+        rows: list = []   # crop number of every (frame, part), filled by the producer
+
         def produce():
             frames = source.frames(indices=wanted)
             try:
-                for batch in self._crop_batches(frames, box_of, stop):
+                for batch in self._crop_batches(frames, box_of, stop, rows):
                     if not put(batch):
                         return
                 put(sentinel)
@@ -495,7 +619,8 @@ class FrameDescriptorExtractor:
             torch.set_num_threads(prev_threads)
             cv2.setNumThreads(prev_cv2_threads)
         feats = np.concatenate(outputs) if outputs else np.zeros((0, self.feature_dim), np.float32)
-        n_frames = len(feats) // N_PARTS
+        n_frames = min(len(indices), len(rows) // N_PARTS)
+        feats = feats[np.asarray(rows[: n_frames * N_PARTS], dtype=np.int64)]
         if n_frames == 0:
             raise DataFormatError(source.path, f"frames {wanted[0]}..{wanted[-1]} (the skeleton's frames)",
                                   "none of them in the video")

@@ -28,8 +28,19 @@ class F1Config:
     precision : {"auto", "float32", "bfloat16"}
         ``"auto"`` = bfloat16 autocast where the CPU/GPU runs it natively.
     channels_last : bool
+    engine : {"eager", "jit", "compile"}
+        How the CNN runs (:func:`adl.features.cnn.prepare_engine`): eager (the
+        default, chosen by measurement: tests/benchmarks/bench_limits.py),
+        TorchScript frozen with oneDNN fusions, or ``torch.compile`` with
+        frozen weights.  In the cache key when not ``"eager"`` (so that the
+        keys of the default path did not change when the option came).
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``
+        (:func:`adl.features.device.resolve_device`); not in the cache key
+        (the resolved precision is).
     batch_size : int
-        Crops per forward pass.
+        Crops per forward pass (``adl features --f1-batch-size auto``: 16 on
+        the CPU, 128 on a GPU, :data:`adl.features.device.AUTO_BATCH`).
     frame_stride : int
         Every ``frame_stride``-th skeleton frame is described.
     margin, hand_size : float
@@ -51,6 +62,8 @@ class F1Config:
     input_size: int = 224
     precision: str = "auto"
     channels_last: bool = True
+    engine: str = "eager"
+    device: str = "cpu"
     batch_size: int = 16
     frame_stride: int = 1
     margin: float = 0.15
@@ -61,7 +74,13 @@ class F1Config:
     seed: int = 0
 
     def __post_init__(self):
-        from .cnn import BACKBONES, PRECISIONS  # torch-free module-level names
+        from .cnn import BACKBONES, ENGINES, PRECISIONS  # torch-free module-level names
+        if self.engine not in ENGINES:
+            raise ValueError(f"unknown engine {self.engine!r}; expected one of "
+                             f"{', '.join(ENGINES)}")
+        if not isinstance(self.device, str) or not self.device.strip():
+            raise ValueError(f"expected device as 'auto', 'cpu', 'cuda' or 'cuda:N', got "
+                             f"{self.device!r}")
         if self.backbone not in BACKBONES:
             raise ValueError(f"unknown backbone {self.backbone!r}; expected one of "
                              f"{', '.join(sorted(BACKBONES))}")
@@ -87,6 +106,8 @@ class F1Config:
         keep = ("backbone", "weights", "input_size", "precision", "frame_stride", "margin",
                 "hand_size", "seed")
         d = {k: getattr(self, k) for k in keep}
+        if self.engine != "eager":
+            d["engine"] = self.engine
         d["f1_version"] = F1_VERSION
         return d
 

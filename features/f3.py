@@ -104,7 +104,8 @@ __all__ = ["HIDDEN_BY_DATASET", "F3Config", "SkeletonLSTM", "mirror_sequence", "
            "resample_indices", "sequence_loss"]
 
 #: Values of the parameters added after version 0.2.0, for models pickled before them.
-_BEFORE_INPUTS = {"inputs": "joints", "bones": None, "pyramid": 0, "pool": "mean+max+last"}
+_BEFORE_INPUTS = {"inputs": "joints", "bones": None, "pyramid": 0, "pool": "mean+max+last",
+                  "device": "cpu"}
 
 
 def check_pyramid(levels) -> None:
@@ -267,8 +268,16 @@ class SkeletonLSTM(ClassifierMixin, TransformerMixin, BaseEstimator):
     pool : str
         How the last layer's hidden states are pooled over the valid steps:
         ``mean``, ``max``, ``last`` joined by ``+``.
-
-    Attributes
+    device : str
+        Where the LSTM trains and runs: ``"cpu"`` (the default), ``"auto"``,
+        ``"cuda"`` or ``"cuda:N"`` (:func:`adl.features.device.resolve_device`).
+        The weights are initialised on the CPU from ``random_state`` whatever
+        the device, so a GPU run starts from the same network; it trains in
+        float32 (the network is small: autocast would save little and need
+        loss scaling), and cuDNN's LSTM kernels and the GPU's dropout stream
+        make its result differ from the CPU's (it is repeatable on one GPU
+        only as far as cuDNN is).  The fitted model stays on the device;
+        pickling stores CPU arrays.
     ----------
     classes_ : ndarray
     n_features_in_ : int
@@ -291,7 +300,8 @@ class SkeletonLSTM(ClassifierMixin, TransformerMixin, BaseEstimator):
                  clip_norm: Optional[float] = 1.0, standardize: bool = True,
                  num_threads: Optional[int] = None, mirror_joints: Optional[Tuple[int, ...]] = None,
                  inputs: str = "joints", bones: Optional[Tuple[Tuple[int, int], ...]] = None,
-                 pyramid: int = 0, pool: str = "mean+max+last"):
+                 pyramid: int = 0, pool: str = "mean+max+last", device: str = "cpu"):
+        self.device = device
         self.mirror_joints = mirror_joints
         self.pool = pool
         self.inputs = inputs
@@ -349,6 +359,16 @@ class SkeletonLSTM(ClassifierMixin, TransformerMixin, BaseEstimator):
         mask = np.arange(lengths.max())[None, :] < lengths[:, None]
         return torch.from_numpy(x), torch.from_numpy(mask)
 
+    @staticmethod
+    def _on(device, x, mask):
+        """``(x, mask)`` on ``device`` (no copy on the CPU)."""
+        if device.type == "cpu":
+            return x, mask
+        return x.to(device, non_blocking=True), mask.to(device, non_blocking=True)
+
+    def _model_device(self):
+        return next(self.model_.parameters()).device
+
     def _scaled(self, s: np.ndarray) -> np.ndarray:
         return ((s - self.input_mean_) / self.input_scale_).astype(np.float32)
 
@@ -403,8 +423,10 @@ class SkeletonLSTM(ClassifierMixin, TransformerMixin, BaseEstimator):
             Validation split (carved from the training subjects).
         """
         import torch
+        from .device import resolve_device
         check_lstm_params(self.hidden, self.layers, self.dropout, self.lr, self.max_epochs,
                          self.patience, self.batch_size, self.max_len, self.clip_norm)
+        device = resolve_device(self.device)
         channels = parse_inputs(self.inputs)
         if "bones" in channels and not self.bones:
             raise ValueError(f"inputs={self.inputs!r} needs bones=<(parent, child) joint pairs> "
@@ -442,20 +464,20 @@ class SkeletonLSTM(ClassifierMixin, TransformerMixin, BaseEstimator):
         if have_val:
             vseqs = self._check_sequences(val_sequences, "val_sequences", n_features)
             train_seqs += vseqs
-            vy = torch.from_numpy(self._encode(val_y, "val_y", len(vseqs)))
-            vx, vmask = self._pad([self._fixed(s) for s in vseqs])
+            vy = torch.from_numpy(self._encode(val_y, "val_y", len(vseqs))).to(device)
+            vx, vmask = self._on(device, *self._pad([self._fixed(s) for s in vseqs]))
         self.n_features_in_ = int(n_features)
 
         rng = np.random.default_rng(self.random_state)
         prev_threads = self._threads()
         try:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(self.random_state)
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                torch.manual_seed(self.random_state)   # seeds the CUDA generators too
                 self.model_ = self._build(channel_width(n_features, self.inputs, self.bones),
-                                          len(self.classes_))
+                                          len(self.classes_)).to(device)
                 opt = torch.optim.Adam(self.model_.parameters(), lr=self.lr)
                 fixed = None if self.augment else [self._fixed(s) for s in seqs]
-                y_t = torch.from_numpy(y_idx)
+                y_t = torch.from_numpy(y_idx).to(device)
                 self.history_ = []
                 best_loss, best_state, self.best_epoch_, waited = np.inf, None, 0, 0
                 for epoch in range(1, self.max_epochs + 1):
@@ -466,9 +488,9 @@ class SkeletonLSTM(ClassifierMixin, TransformerMixin, BaseEstimator):
                         idx = order[start: start + self.batch_size]
                         batch = ([fixed[i] for i in idx] if fixed is not None
                                  else [self._augmented(seqs[i], rng) for i in idx])
-                        x, mask = self._pad(batch)
+                        x, mask = self._on(device, *self._pad(batch))
                         _, logits = self._run(x)
-                        loss = sequence_loss(logits, y_t[idx], mask)
+                        loss = sequence_loss(logits, y_t[torch.from_numpy(idx).to(device)], mask)
                         opt.zero_grad(set_to_none=True)
                         loss.backward()
                         if self.clip_norm is not None:
@@ -546,19 +568,20 @@ class SkeletonLSTM(ClassifierMixin, TransformerMixin, BaseEstimator):
         prev_threads = self._threads()
         try:
             self.model_.eval()
+            device = self._model_device()
             with torch.inference_mode():
                 for start in range(0, len(seqs), max(self.batch_size, 64)):
-                    x, mask = self._pad(seqs[start: start + max(self.batch_size, 64)])
+                    x, mask = self._on(device, *self._pad(seqs[start: start + max(self.batch_size, 64)]))
                     h, logits = self._run(x)
                     m = mask.unsqueeze(-1)
                     lengths = mask.sum(1)
                     mean = (h * m).sum(1) / lengths.unsqueeze(-1)
                     hmax = h.masked_fill(~m, float("-inf")).amax(1)
-                    last = h[torch.arange(len(h)), lengths - 1]
+                    last = h[torch.arange(len(h), device=h.device), lengths - 1]
                     pooled = {"mean": mean, "max": hmax, "last": last}
                     feats.append(torch.cat([pooled[p] for p in parse_pool(self.pool)],
-                                           dim=1).numpy())
-                    probas.append(self._mean_proba(logits, mask).numpy())
+                                           dim=1).cpu().numpy())
+                    probas.append(self._mean_proba(logits, mask).cpu().numpy())
         finally:
             torch.set_num_threads(prev_threads)
         return (np.concatenate(feats).astype(np.float32), np.concatenate(probas).astype(np.float64))
