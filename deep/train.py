@@ -284,16 +284,35 @@ def _all_reduce_sum(values: torch.Tensor, dist_info: _Dist, device: torch.device
     return buf.cpu()
 
 
-def _gather_rng(dist_info: _Dist, device: torch.device) -> List[torch.Tensor]:
-    """Every process's torch CPU RNG state (rank order)."""
-    state = torch.get_rng_state()
+def _gather_rng(dist_info: _Dist, device: torch.device) -> Dict[str, List[torch.Tensor]]:
+    """Every process's torch RNG states (rank order): ``"cpu"`` and, on CUDA
+    (where dropout draws), ``"cuda"``."""
+    states = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(device)
     if not dist_info.active:
-        return [state]
+        return {k: [v] for k, v in states.items()}
     import torch.distributed as dist
-    local = state.to(device)
-    out = [torch.empty_like(local) for _ in range(dist_info.world)]
-    dist.all_gather(out, local)
-    return [s.cpu() for s in out]
+    out = {}
+    for key, state in states.items():
+        local = state.to(device)
+        parts = [torch.empty_like(local) for _ in range(dist_info.world)]
+        dist.all_gather(parts, local)
+        out[key] = [p.cpu() for p in parts]
+    return out
+
+
+def _restore_rng(states: dict, dist_info: _Dist, device: torch.device) -> bool:
+    """Restore this process's RNG states from a checkpoint's ``rng_states``;
+    False when they were written by another number of processes."""
+    cpu = states.get("cpu") or []
+    if len(cpu) != dist_info.world:
+        return False
+    torch.set_rng_state(cpu[dist_info.rank])
+    cuda = states.get("cuda") or []
+    if device.type == "cuda" and len(cuda) == dist_info.world:
+        torch.cuda.set_rng_state(cuda[dist_info.rank], device)
+    return True
 
 
 # --------------------------------------------------------------------------- batches
@@ -585,11 +604,11 @@ def train(spec_name: str, model_config, train_config: TrainConfig, data, split, 
         best_val = float(payload["best_val"])
         best_epoch = int(payload["best_epoch"])
         history = list(payload["history"])
-        states = payload.get("rng_states") or []
-        if len(states) == dist_info.world:
-            torch.set_rng_state(states[dist_info.rank])
+        same_rng = _restore_rng(payload.get("rng_states") or {}, dist_info, device)
         say(f"{spec_name} [{split.name}]: resuming after epoch {start} of "
-            f"{train_config.epochs} from {ckpt_path}")
+            f"{train_config.epochs} from {ckpt_path}"
+            + ("" if same_rng else " (written by another number of processes: the dropout "
+               "draws differ from an uninterrupted run)"))
     elif dist_info.active:
         # different dropout masks per process, the same on every run
         torch.manual_seed(train_config.seed * 1000 + dist_info.rank + 1)

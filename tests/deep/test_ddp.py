@@ -71,7 +71,7 @@ def test_two_processes_learn_as_one(nucla_root, tmp_path):
     run = ddp_out / "pose-lstm-u16"
     assert sorted(p.name for p in run.iterdir()) == ["best.pt", "checkpoint.pt"]
     ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
-    assert len(ckpt["rng_states"]) == 2                # both processes' RNG states
+    assert len(ckpt["rng_states"]["cpu"]) == 2         # both processes' RNG states
     assert not any(k.startswith("module.") for k in ckpt["model_state"])
 
     reports = {name: _evaluate(nucla_root, out) for name, out in (("ddp", ddp_out),
