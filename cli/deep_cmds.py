@@ -137,7 +137,8 @@ def _run_options(func):
                      help="LSTM units per layer (default 512 on NTU, 128 else; thesis 4.6.1)."),
         click.option("--dataset", type=click.Choice(tuple(DATASETS)), required=True),
         click.option("--protocol", required=True,
-                     help="loso, or an official split (ntu60: xsub/xview, smarthome: cs/cv1/cv2...)."),
+                     help="loso, or an official split (ntu60: xsub/xview, smarthome: "
+                          "cs/cv1/cv2...)."),
         click.option("--cache", type=click.Path(file_okay=False), default=None,
                      help="Cache root of adl deep extract (default $ADL_CACHE or ./cache)."),
         click.option("--root", type=click.Path(), default=None,

@@ -1,7 +1,7 @@
 """A scikit-learn style classifier around the deep stage's models, for tests
 and notebooks: arrays in, predictions out, no cache and no run folder.
 
-The training loop is :func:`adl.deep.train.fit_epochs` with the thesis's
+The training loop is :func:`adl.deep.train.fit_epoch` with the thesis's
 optimiser (Adam, the rate x0.1 every 10 epochs, 4.6.1); there is no
 validation split and no early stopping (the estimator fits what it is given;
 :func:`adl.deep.train.train` is the full procedure).
@@ -122,7 +122,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
 
         from .device import resolve_device
         from .models.base import get_model_spec
-        from .train import _WithLoss, collate_samples, fit_epochs
+        from .train import _WithLoss, collate_samples, fit_epoch
 
         y = np.asarray(y)
         if y.ndim != 1:
@@ -148,7 +148,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
             gen = torch.Generator().manual_seed(self.random_state * 100003 + epoch)
             loader = DataLoader(data, batch_size=self.batch_size, shuffle=True, generator=gen,
                                 collate_fn=collate_samples)
-            sums, n = fit_epochs(module, loader, optimizer, device)
+            sums, n = fit_epoch(module, loader, optimizer, device)
             scheduler.step()
             self.history_.append({k: v / max(n, 1) for k, v in sums.items()})
         net.eval()

@@ -60,7 +60,7 @@ from .models.base import DeepModel, ModelConfig, ModelSpec, get_model_spec
 __all__ = ["TrainConfig", "TrainResult", "MODEL_TRAIN_DEFAULTS", "DATA_FIELDS",
            "CHECKPOINT_NAME", "BEST_NAME", "train", "make_model_config", "build_from_checkpoint",
            "load_checkpoint", "score_videos", "save_checkpoint", "split_run_dirs",
-           "fit_epochs", "collate_samples", "shutdown_distributed"]
+           "fit_epoch", "collate_samples", "shutdown_distributed"]
 
 CHECKPOINT_NAME = "checkpoint.pt"
 BEST_NAME = "best.pt"
@@ -340,7 +340,8 @@ class _WithLoss(nn.Module):
         return total, parts
 
 
-def fit_epochs(module: nn.Module, loader, optimizer, device: torch.device) -> Tuple[Dict[str, float], int]:
+def fit_epoch(module: nn.Module, loader, optimizer,
+              device: torch.device) -> Tuple[Dict[str, float], int]:
     """One epoch of ``module`` (a :class:`_WithLoss`, maybe DDP-wrapped) over ``loader``.
 
     Returns
@@ -641,7 +642,7 @@ def train(spec_name: str, model_config, train_config: TrainConfig, data, split, 
                                 generator=gen, num_workers=train_config.num_workers,
                                 collate_fn=collate_samples)
         lr = optimizer.param_groups[0]["lr"]
-        sums, n = fit_epochs(module, loader, optimizer, device)
+        sums, n = fit_epoch(module, loader, optimizer, device)
         scheduler.step()
         keys = sorted(sums)
         reduced = _all_reduce_sum(torch.tensor([sums[k] for k in keys] + [n],
