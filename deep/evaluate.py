@@ -39,7 +39,7 @@ from .device import resolve_device
 from .train import BEST_NAME, build_from_checkpoint, load_checkpoint, score_videos, split_run_dirs
 
 __all__ = ["REPORT_NAME", "SCORES_NAME", "CONFUSION_NAME", "evaluate", "evaluate_protocol",
-           "accuracy_report", "plot_confusion"]
+           "accuracy_report", "plot_confusion", "write_scores"]
 
 REPORT_NAME = "report.json"
 SCORES_NAME = "scores.npz"
@@ -114,7 +114,7 @@ def plot_confusion(labels: np.ndarray, predictions: np.ndarray, classes: Sequenc
     return path
 
 
-def _write_scores(path: Path, video_ids, labels, probs, logits) -> None:
+def write_scores(path: Path, video_ids, labels, probs, logits) -> None:
     def write(f):
         np.savez(f, video_ids=np.asarray(video_ids, dtype=str), labels=labels, probs=probs,
                  logits=logits)
@@ -184,7 +184,7 @@ def evaluate(run_dir, data, split, device: str = "auto", *, protocol: Optional[s
               "config": {"model": payload["model_config"], "train": payload["train_config"]},
               "best_epoch": int(payload.get("best_epoch", payload.get("epoch", 0))),
               "n_test_videos": int(videos.size)}
-    _write_scores(run_dir / SCORES_NAME, video_ids, labels, probs, logits)
+    write_scores(run_dir / SCORES_NAME, video_ids, labels, probs, logits)
     plot_confusion(labels, probs.argmax(axis=1), classes, run_dir / CONFUSION_NAME,
                    title=f"{payload['model']} on {data.dataset} {split.name}")
     report["seconds"] = time.perf_counter() - t0
@@ -232,7 +232,7 @@ def evaluate_protocol(run_root, data, protocol: str, device: str = "auto",
               "splits": {r["split"]: {"top1": r["top1"],
                                       "mean_class_accuracy": r["mean_class_accuracy"],
                                       "n_test_videos": r["n_test_videos"]} for r in reports}}
-    _write_scores(run_root / SCORES_NAME, np.concatenate(ids), labels_all, probs_all,
+    write_scores(run_root / SCORES_NAME, np.concatenate(ids), labels_all, probs_all,
                   np.concatenate(logits))
     plot_confusion(labels_all, probs_all.argmax(axis=1), classes, run_root / CONFUSION_NAME,
                    title=f"{first['model']} on {data.dataset} {protocol} (pooled)")

@@ -285,3 +285,62 @@ def global_report(probs, labels, class_names: Optional[Sequence[str]] = None) ->
     return {"top1": 100.0 * float(correct.mean()),
             "mean_class_accuracy": float(np.mean(list(per_class.values()))),
             "per_class": per_class, "n_videos": int(len(y))}
+
+
+def evaluate_global(basic_run, temporal_run, data, protocol: str, out_dir,
+                    mode: str = "product", weight: float = 0.5, source: str = "probs") -> dict:
+    """The Global Model's evaluation (thesis 5.3, Tables 5.1-5.2): fuse the
+    ``scores.npz`` of a Basic Model run and of a Temporal Model run, both
+    evaluated on ``protocol`` (:func:`adl.deep.evaluate.evaluate_protocol`
+    writes them; pooled over the splits for leave-one-subject-out), and write
+    ``report.json`` (the shape of ``adl deep evaluate``'s, ``model`` =
+    ``"global"``, ``config`` naming both runs and the fusion), ``scores.npz``
+    and ``confusion.png`` into ``out_dir``.
+
+    Returns
+    -------
+    dict
+        The report, plus ``"run_dir"``.
+    """
+    import json
+    import time
+    from pathlib import Path
+
+    from adl.data.atomic import atomic_write_text
+
+    from .evaluate import (CONFUSION_NAME, REPORT_NAME, SCORES_NAME, accuracy_report,
+                           plot_confusion, write_scores)
+
+    t0 = time.perf_counter()
+    basic_run, temporal_run, out_dir = Path(basic_run), Path(temporal_run), Path(out_dir)
+    for run in (basic_run, temporal_run):
+        if not (run / SCORES_NAME).is_file():
+            raise FileNotFoundError(f"no {SCORES_NAME} in {run}; evaluate that run first "
+                                    f"(adl deep evaluate on protocol {protocol})")
+    fused = fuse_runs(basic_run / SCORES_NAME, temporal_run / SCORES_NAME, mode=mode,
+                      weight=weight, source=source)
+    reports = {}
+    for name, run in (("basic", basic_run), ("temporal", temporal_run)):
+        path = run / REPORT_NAME
+        reports[name] = json.loads(path.read_text()) if path.is_file() else {}
+    classes = list(data.classes)
+    pred = fused.probs.argmax(axis=1)
+    report = {"model": "global", "dataset": data.dataset, "protocol": protocol,
+              **accuracy_report(fused.labels, pred, classes),
+              "config": {"basic": {"run": str(basic_run),
+                                   "model": reports["basic"].get("model"),
+                                   "top1": reports["basic"].get("top1")},
+                         "temporal": {"run": str(temporal_run),
+                                      "model": reports["temporal"].get("model"),
+                                      "top1": reports["temporal"].get("top1")},
+                         "fusion": {"mode": mode, "weight": float(weight), "source": source}},
+              "n_test_videos": int(fused.labels.size)}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_scores(out_dir / SCORES_NAME, fused.video_ids, fused.labels, fused.probs,
+                 np.log(np.clip(fused.probs, EPS, None)))
+    plot_confusion(fused.labels, pred, classes, out_dir / CONFUSION_NAME,
+                   title=f"Global ({reports['basic'].get('model')} + temporal) on "
+                         f"{data.dataset} {protocol}")
+    report["seconds"] = time.perf_counter() - t0
+    atomic_write_text(out_dir / REPORT_NAME, json.dumps(report, indent=2) + "\n")
+    return dict(report, run_dir=str(out_dir))

@@ -227,7 +227,8 @@ def make_model_config(spec: ModelSpec, model_config, data) -> ModelConfig:
                          f"{type(model_config).__name__}")
     from_data = {"n_classes": len(data.classes), "feature_dim": data.feature_dim,
                  "layout": data.layout or "", "n_joints": data.n_joints,
-                 "persons": data.persons, "tp": data.tp}
+                 "persons": data.persons, "tp": data.tp,
+                 "segment_steps": getattr(data, "segment_steps", None)}
     names = {f.name for f in fields(spec.config_cls)}
     if "map_size" in names and "maps" in tuple(data.available_inputs) and len(data):
         # the cached Mixed_5c maps decide (t, h, w) (8 x 7 x 7 for 64 x 224 x 224 clips)
