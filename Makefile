@@ -18,12 +18,13 @@ JOBS        ?= 2
 WEIGHTS     ?= imagenet
 PYTEST_ARGS ?=
 
-.PHONY: install test demo features fuse bench clean help
+.PHONY: install test demo demo-deep features fuse bench clean help
 
 help:
 	@echo "make install   create $(VENV) and install adl with its dev extras"
 	@echo "make test      install if needed, then run the test suite (benchmarks excluded)"
 	@echo "make demo      synthetic CAD-120 data -> features -> adl fuse --alpha-search"
+	@echo "make demo-deep synthetic NTU-60 cues -> adl deep extract -> I3D, Separable STA, VPN, Temporal, Global"
 	@echo "make features  DATASET=cad120 [ROOT=...] [CACHE=...] [WEIGHTS=imagenet|random|PATH]"
 	@echo "make bench     run the benchmarks in tests/benchmarks (prints BENCH lines)"
 
@@ -42,6 +43,9 @@ test: install
 demo: install
 	$(ADL) demo --out demo-output --seed $(SEED)
 
+demo-deep: install
+	$(ADL) demo-deep --out demo-deep-output --seed $(SEED)
+
 features: install
 	$(ADL) features --dataset $(DATASET) --root $(ROOT) --cache $(CACHE) --weights $(WEIGHTS) --jobs $(JOBS) --seed $(SEED)
 
@@ -52,4 +56,4 @@ bench: install
 	@for b in tests/benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf demo-output .pytest_cache
+	rm -rf demo-output demo-deep-output .pytest_cache
