@@ -106,6 +106,19 @@ def demo(out, seed, subjects, videos_per_class, frames, image_size):
     click.echo(f"report: {Path(out) / 'report.json'} (and report.md, confusion_*.png)")
 
 
+
+@main.command("demo-deep")
+@click.option("--out", type=click.Path(file_okay=False), default="demo-deep-output",
+              show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@friendly_errors
+def demo_deep(out, seed):
+    """The deep stage on synthetic NTU-60 data with designed cues: extract,
+    train and evaluate I3D, Separable STA, VPN, the Temporal and Global Models
+    (scaled down to minutes on a CPU; the output says how)."""
+    from adl.cli.demo_deep import run_demo_deep
+    run_demo_deep(out, seed=seed, log=click.echo)
+
 @main.command()
 @click.option("--dataset", type=click.Choice(DATASET_NAMES), required=True)
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output dataset root.")
@@ -198,6 +211,8 @@ def convert_biisc(src, out):
 
 # The features command's defaults are the configuration dataclasses' own.
 _F1, _F2, _F3, _FISHER = F1Config(), F2Config(), F3Config(), FisherConfig()
+from adl.features.cnn import ENGINES as _F1_ENGINES, PRECISIONS as _F1_PRECISIONS  # noqa: E402
+from adl.features.device import AUTO_BATCH as _AUTO_BATCH  # noqa: E402  (torch-free modules)
 
 
 @main.command()
@@ -218,6 +233,17 @@ _F1, _F2, _F3, _FISHER = F1Config(), F2Config(), F3Config(), FisherConfig()
               help="F1 crop side in pixels.")
 @click.option("--frame-stride", type=int, default=_F1.frame_stride, show_default=True,
               help="F1: every N-th frame.")
+@click.option("--device", default="auto", show_default=True,
+              help="F1's CNN: auto (the first GPU when there is one), cpu, cuda or cuda:N.")
+@click.option("--f1-precision", type=click.Choice(_F1_PRECISIONS), default=_F1.precision,
+              show_default=True, help="F1: auto = bfloat16 autocast where the CPU/GPU runs it "
+              "natively, else float32.")
+@click.option("--f1-engine", type=click.Choice(_F1_ENGINES), default=_F1.engine, show_default=True,
+              help="F1: eager PyTorch, jit (TorchScript frozen, oneDNN fusions) or compile "
+                   "(torch.compile, frozen weights; about a minute to compile).")
+@click.option("--f1-batch-size", default="auto", show_default=True,
+              help=f"F1: crops per forward pass; auto = {_AUTO_BATCH['cpu']} on the CPU, "
+                   f"{_AUTO_BATCH['cuda']} on a GPU.")
 @click.option("--trajectory-length", type=int, default=_F2.trajectory_length, show_default=True,
               help="F2: L.")
 @click.option("--max-scales", type=int, default=_F2.max_scales, show_default=True,
@@ -268,7 +294,7 @@ _F1, _F2, _F3, _FISHER = F1Config(), F2Config(), F3Config(), FisherConfig()
                    "F1 weights.")
 @friendly_errors
 def features(dataset, root, cache, only, train_subjects, weights, backbone, input_size,
-             frame_stride, trajectory_length, max_scales, no_hog, f2_max_width, gmm_size,
+             frame_stride, device, f1_precision, f1_engine, f1_batch_size, trajectory_length, max_scales, no_hog, f2_max_width, gmm_size,
              gmm_samples, gmm_iter, f2_mirror, lstm_units, lstm_epochs, lstm_max_len, augment, mirror,
              f3_reference, f3_inputs, f3_pyramid, f3_pool, jobs, scheduler, media_root, seed):
     """Compute (or resume) F1, F2, F3 for every fold of DATASET."""
@@ -284,8 +310,9 @@ def features(dataset, root, cache, only, train_subjects, weights, backbone, inpu
         f3_over["hidden"] = lstm_units
     cfg = FeaturesConfig(
         families=families,
-        f1=F1Config(backbone=backbone, weights=weights, input_size=input_size,
-                    frame_stride=frame_stride, seed=seed),
+        f1=_f1_config(families, device, f1_precision, f1_batch_size, backbone=backbone,
+                      weights=weights, input_size=input_size, frame_stride=frame_stride,
+                      engine=f1_engine, seed=seed),
         f2=F2Config(trajectory_length=trajectory_length, max_scales=max_scales, hog=not no_hog,
                     max_width=f2_max_width),
         f3=F3Config.for_dataset(dataset, **f3_over),
@@ -298,6 +325,29 @@ def features(dataset, root, cache, only, train_subjects, weights, backbone, inpu
     click.echo(f"{dataset}: {summary.n_videos} videos, {len(summary.folds)} folds, families "
                f"{','.join(summary.families)}; computed {summary.computed}; "
                f"{summary.seconds:.1f} s; index {summary.index}")
+
+
+def _f1_config(families, device, precision, batch_size, **fields) -> F1Config:
+    """F1's configuration with the device, precision and batch size resolved
+    here (torch imported only when F1 runs), so that the cache key holds the
+    precision the device will really use."""
+    if "f1" not in families:
+        return F1Config(**fields)
+    from adl.features.cnn import resolve_precision
+    from adl.features.device import resolve_batch_size, resolve_device
+    try:
+        dev = resolve_device(device)
+        if batch_size != "auto":
+            try:
+                batch_size = int(batch_size)
+            except ValueError:
+                raise ValueError(f"expected --f1-batch-size as a positive integer or 'auto', "
+                                 f"got {batch_size!r}") from None
+        batch = resolve_batch_size(batch_size, dev)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
+    return F1Config(**fields, device=str(dev), batch_size=batch,
+                    precision=resolve_precision(precision, str(dev)))
 
 
 def _parse_epsilon(text):
@@ -450,7 +500,9 @@ def plot_tsne_cmd(dataset, cache, pair, fold, out, seed):
 
 @main.group()
 def deep():
-    """The deep stage: cached backbone features (thesis ch. 4-5)."""
+    """The deep stage (thesis ch. 4-5): cached backbone features (extract),
+    the attention, temporal and global models (train, evaluate) and the
+    thesis's ablation tables (ablate)."""
 
 
 @deep.command("extract")

@@ -605,7 +605,8 @@ class FrameDescriptorExtractor:
                 if isinstance(item, BaseException):
                     raise item
                 crops, done = item
-                outputs.append(self.forward_crops(crops))
+                if len(crops):
+                    outputs.append(self.forward_crops(crops))
                 indices.extend(done)
         finally:
             stop.set()
