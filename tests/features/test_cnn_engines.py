@@ -266,3 +266,17 @@ def test_cli_resolves_f1_device_precision_and_batch(monkeypatch, tmp_path):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     result = runner.invoke(cli.main, args[:-6] + ["--device", "cuda:1"])
     assert result.exit_code == 2 and "CUDA is not available" in result.output
+
+
+def test_i3d_channels_last_3d_matches_the_contiguous_format():
+    from adl.deep.backbones import VideoBackbone
+    clips = np.random.default_rng(0).integers(0, 256, (1, 8, 32, 32, 3), dtype=np.uint8)
+    bb = VideoBackbone("i3d", "random", device="cpu", precision="float32", batch_size=1)
+    assert bb.channels_last_3d
+    conv = next(m for m in bb.model.modules() if isinstance(m, torch.nn.Conv3d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last_3d)
+    a = bb.forward_clips(clips)
+    bb.model, bb.channels_last_3d = bb.model.to(memory_format=torch.contiguous_format), False
+    b = bb.forward_clips(clips)
+    assert a.shape == (1, 1024, 1, 1, 1)
+    np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4 * float(np.abs(b).max()))
