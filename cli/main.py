@@ -328,9 +328,9 @@ def features(dataset, root, cache, only, train_subjects, weights, backbone, inpu
 
 
 def _f1_config(families, device, precision, batch_size, **fields) -> F1Config:
-    """F1's configuration with the device, precision and batch size resolved
-    here (torch imported only when F1 runs), so that the cache key holds the
-    precision the device will really use."""
+    """F1's configuration with the device and batch size resolved here (torch
+    imported only when F1 runs), and on a GPU the precision too, so that the
+    cache key holds the precision the device will really use."""
     if "f1" not in families:
         return F1Config(**fields)
     from adl.features.cnn import resolve_precision
@@ -346,8 +346,10 @@ def _f1_config(families, device, precision, batch_size, **fields) -> F1Config:
         batch = resolve_batch_size(batch_size, dev)
     except ValueError as err:
         raise click.BadParameter(str(err)) from None
-    return F1Config(**fields, device=str(dev), batch_size=batch,
-                    precision=resolve_precision(precision, str(dev)))
+    if dev.type != "cpu":
+        # the cache key resolves "auto" for the CPU (adl.features.keys): key the GPU's own
+        precision = resolve_precision(precision, str(dev))
+    return F1Config(**fields, device=str(dev), batch_size=batch, precision=precision)
 
 
 def _parse_epsilon(text):

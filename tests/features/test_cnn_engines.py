@@ -261,6 +261,7 @@ def test_cli_resolves_f1_device_precision_and_batch(monkeypatch, tmp_path):
     assert result.exit_code == 0, result.output
     f1 = seen["cfg"].f1
     assert (f1.device, f1.engine, f1.precision, f1.batch_size) == ("cpu", "jit", "float32", 16)
+    assert f1 == F1Config(engine="jit", precision="float32")    # the CPU defaults otherwise
     result = runner.invoke(cli.main, args + ["--f1-batch-size", "lots"])
     assert result.exit_code == 2 and "expected --f1-batch-size as a positive integer or 'auto'" \
         in result.output
