@@ -227,11 +227,14 @@ def _train_runs(model, model_kw, dataset, protocol, data, out, seed, train_kw, e
 @click.option("--pose-checkpoint", type=click.Path(exists=True, dir_okay=False), default=None,
               help="best.pt of a pose-lstm / pose-gcn run: the pre-trained pose backbone "
                    "(Algorithms 1-2).")
+@click.option("--standardize/--no-standardize", default=None,
+              help="Standardise the cached features per channel with the training videos' "
+                   "statistics (default off, as the thesis; on for random-weight features).")
 @click.option("--basic", type=click.Choice(BASIC_MODELS), default=None,
               help="temporal only: also train this Basic Model (its default options) when its "
                    "run is missing, for the Global Model (adl deep evaluate --model global).")
 def train_cmd(model, dataset, protocol, cache, root, out, device, seed, epochs, batch_size, lr,
-              pose_checkpoint, basic, **kw):
+              pose_checkpoint, standardize, basic, **kw):
     """Train MODEL on every split of PROTOCOL (resumes an interrupted run;
     under torchrun: DistributedDataParallel)."""
     from adl.deep.train import shutdown_distributed
@@ -240,7 +243,7 @@ def train_cmd(model, dataset, protocol, cache, root, out, device, seed, epochs, 
         raise click.BadParameter(f"--basic goes with --model temporal, not {model}",
                                  param_hint="--basic")
     train_kw = dict(epochs=epochs, batch_size=batch_size, lr=lr, device=device,
-                    pose_checkpoint=pose_checkpoint)
+                    pose_checkpoint=pose_checkpoint, standardize=standardize)
     data = load_deep_data(dataset, cache, root)
     echo = click.echo if _is_rank0() else (lambda m: None)
     try:
@@ -345,12 +348,14 @@ def _attention_figures(report: dict, data, protocol: str, device: str, root) -> 
               help="Epochs of every row (default: each model's, thesis 4.6.1 / 5.4.1).")
 @click.option("--lr-step", type=click.IntRange(min=1), default=None,
               help="Epochs between the x0.1 rate steps (default 10).")
+@click.option("--standardize/--no-standardize", default=None,
+              help="Standardise the cached features (TrainConfig.standardize).")
 @click.option("--global-fusion", type=click.Choice(("product", "logsum")), default="product",
               show_default=True, help="The Global rows' fusion.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-def ablate_cmd(table, dataset, protocol, cache, out, units, epochs, lr_step, global_fusion,
-               device, seed):
+def ablate_cmd(table, dataset, protocol, cache, out, units, epochs, lr_step, standardize,
+               global_fusion, device, seed):
     """Run a thesis table's variants on DATASET and write it in Markdown beside
     the thesis's numbers (resumable: finished runs are reused)."""
     from adl.deep.ablate import run_table
@@ -364,7 +369,8 @@ def ablate_cmd(table, dataset, protocol, cache, out, units, epochs, lr_step, glo
         return {"lstm_units": lstm} if "lstm_units" in names else {}
 
     train = {k: v for k, v in (("epochs", epochs), ("lr_step", lr_step), ("seed", seed),
-                                ("device", device)) if v is not None}
+                                ("device", device), ("standardize", standardize))
+             if v is not None}
     result = run_table(table, data, protocol, out, train_overrides=train,
                        model_overrides=model_overrides, device=device,
                        global_mode=global_fusion, log=click.echo)

@@ -134,6 +134,62 @@ class DeepModel(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
+        # Per-channel standardisation of the cached backbone features, fitted on
+        # the training videos (fit_input_normalization); identity until fitted.
+        d = int(config.feature_dim)
+        self.register_buffer("input_mean", torch.zeros(d))
+        self.register_buffer("input_std", torch.ones(d))
+        self.register_buffer("map_mean", torch.zeros(d))
+        self.register_buffer("map_std", torch.ones(d))
+        self.register_buffer("input_norm_fitted", torch.zeros((), dtype=torch.bool))
+        self.register_forward_pre_hook(_standardize_inputs)
+
+    @torch.no_grad()
+    def fit_input_normalization(self, batches) -> "DeepModel":
+        """Fit the per-channel standardisation of the backbone features.
+
+        ``gap``, ``parts`` and ``segments_G{g}`` (channel last) are
+        standardised with the mean and standard deviation of the training
+        samples' ``gap``-like vectors, ``maps`` (channel second) with those of
+        every position of the training maps; a channel whose deviation is
+        under 1e-6 is only centred.  Not in the thesis (which fine-tunes the
+        I3D end to end): ``TrainConfig.standardize`` turns it on.
+
+        Parameters
+        ----------
+        batches : iterable of dict
+            Mini-batches of the training samples (the model's input keys).
+
+        Returns
+        -------
+        self
+        """
+        d = self.input_mean.numel()
+        acc = {"vec": [torch.zeros(d, dtype=torch.float64) for _ in range(2)] + [0],
+               "map": [torch.zeros(d, dtype=torch.float64) for _ in range(2)] + [0]}
+        for batch in batches:
+            for key, x in batch.items():
+                kind = _norm_kind(key)
+                if kind is None:
+                    continue
+                x = x.detach().to("cpu", torch.float64)
+                rows = x.movedim(1, -1).reshape(-1, d) if kind == "map" else x.reshape(-1, d)
+                a = acc[kind]
+                a[0] += rows.sum(0)
+                a[1] += (rows * rows).sum(0)
+                a[2] += rows.shape[0]
+        for kind, (mean_buf, std_buf) in (("vec", (self.input_mean, self.input_std)),
+                                          ("map", (self.map_mean, self.map_std))):
+            s1, s2, n = acc[kind]
+            if n == 0:
+                continue
+            mean = s1 / n
+            std = (s2 / n - mean * mean).clamp_min(0).sqrt()
+            std = torch.where(std < 1e-6, torch.ones_like(std), std)
+            mean_buf.copy_(mean.to(mean_buf.dtype))
+            std_buf.copy_(std.to(std_buf.dtype))
+        self.input_norm_fitted.fill_(True)
+        return self
 
     def required_inputs(self) -> Tuple[str, ...]:
         """The batch keys this instance reads (a model whose keys depend on
@@ -156,6 +212,30 @@ class DeepModel(nn.Module):
             total = total + value
             parts[name] = float(value.detach())
         return total, parts
+
+
+def _norm_kind(key: str) -> Optional[str]:
+    if key in ("gap", "parts") or key.startswith("segments_G"):
+        return "vec"
+    if key == "maps":
+        return "map"
+    return None
+
+
+def _standardize_inputs(module: "DeepModel", args):
+    """Forward pre-hook: the batch's backbone features standardised with the
+    fitted statistics (:meth:`DeepModel.fit_input_normalization`)."""
+    if not bool(module.input_norm_fitted) or not args or not isinstance(args[0], dict):
+        return None
+    batch = dict(args[0])
+    for key, x in batch.items():
+        kind = _norm_kind(key)
+        if kind == "vec":
+            batch[key] = (x - module.input_mean) / module.input_std
+        elif kind == "map":
+            shape = (1, -1) + (1,) * (x.dim() - 2)
+            batch[key] = (x - module.map_mean.view(shape)) / module.map_std.view(shape)
+    return (batch,) + tuple(args[1:])
 
 
 @dataclass(frozen=True)
