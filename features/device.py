@@ -32,10 +32,10 @@ from typing import ContextManager, Optional, Sequence
 
 PRECISIONS = ("auto", "float32", "float16", "bfloat16")
 _CUDA_RE = re.compile(r"^cuda(?::(\d+))?$")
-#: Crops per forward pass of F1 when ``batch_size="auto"``: 16 on the CPU (the
-#: throughput of ResNet-152 is flat from 8 to 32 crops there, see
-#: tests/benchmarks/bench_limits.py) and 128 on a GPU, where small batches leave
-#: most of the device idle.
+#: Crops per forward pass of F1 when ``batch_size="auto"``: 16 on the CPU
+#: (ResNet-152's throughput there is within 10 % from 8 to 32 crops,
+#: tests/benchmarks/bench_limits.py; 16 keeps the cache keys of earlier runs) and
+#: 128 on a GPU, where small batches leave most of the device idle.
 AUTO_BATCH = {"cpu": 16, "cuda": 128}
 
 
