@@ -144,6 +144,16 @@ class DeepModel(nn.Module):
         self.register_buffer("input_norm_fitted", torch.zeros((), dtype=torch.bool))
         self.register_forward_pre_hook(_standardize_inputs)
 
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """As :meth:`torch.nn.Module.load_state_dict`; a state dict written
+        before the feature standardisation existed (no ``input_mean`` ...)
+        loads with the identity standardisation."""
+        state = dict(state_dict)
+        for name in _NORM_BUFFERS:
+            if name not in state:
+                state[name] = getattr(self, name).detach().clone()
+        return super().load_state_dict(state, strict=strict, assign=assign)
+
     @torch.no_grad()
     def fit_input_normalization(self, batches) -> "DeepModel":
         """Fit the per-channel standardisation of the backbone features.
@@ -212,6 +222,9 @@ class DeepModel(nn.Module):
             total = total + value
             parts[name] = float(value.detach())
         return total, parts
+
+
+_NORM_BUFFERS = ("input_mean", "input_std", "map_mean", "map_std", "input_norm_fitted")
 
 
 def _norm_kind(key: str) -> Optional[str]:

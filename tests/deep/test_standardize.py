@@ -65,3 +65,14 @@ def test_train_config_field_round_trips():
     tc = TrainConfig(standardize=True)
     assert TrainConfig.from_dict(tc.to_dict()).standardize is True
     assert TrainConfig().standardize is False
+
+
+def test_a_state_dict_without_the_statistics_loads_as_identity():
+    model = _i3d()
+    model.fit_input_normalization([{"gap": torch.randn(8, 4) + 3}])
+    old = {k: v for k, v in _i3d().state_dict().items()
+           if k not in ("input_mean", "input_std", "map_mean", "map_std", "input_norm_fitted")}
+    model.load_state_dict(old)
+    assert not bool(model.input_norm_fitted)
+    x = torch.randn(2, 4)
+    torch.testing.assert_close(model({"gap": x}).logits, model.classifier(x))
