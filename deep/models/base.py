@@ -151,7 +151,10 @@ class DeepModel(nn.Module):
         state = dict(state_dict)
         for name in _NORM_BUFFERS:
             if name not in state:
-                state[name] = getattr(self, name).detach().clone()
+                current = getattr(self, name)
+                identity = torch.ones_like(current) if name.endswith("_std") else \
+                    torch.zeros_like(current)
+                state[name] = identity
         return super().load_state_dict(state, strict=strict, assign=assign)
 
     @torch.no_grad()
