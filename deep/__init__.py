@@ -1,4 +1,4 @@
-"""The deep stage (thesis ch. 4-5): video backbones and, later, the attention,
+"""The deep stage (thesis ch. 4-5): video backbones, and the attention,
 temporal and global models that read their cached features.
 
 Importing the package imports neither torch nor torchvision: the names below
@@ -18,7 +18,15 @@ are torch-free until a network is built.
   and its cropped clips in one decoding pass;
 - :mod:`adl.deep.extract` -- ``adl deep extract``: :func:`run_extract` and
   :class:`ExtractConfig`, the cached backbone features per video;
-- :mod:`adl.deep.i3d`, :mod:`adl.deep.s3d` -- the networks (import torch).
+- :mod:`adl.deep.i3d`, :mod:`adl.deep.s3d` -- the networks (import torch);
+- :mod:`adl.deep.models` -- the trainable models and their registry (pose
+  backbones, I3D baseline, P-I3D, Separable STA, VPN, Temporal Model);
+- :mod:`adl.deep.inputs`, :mod:`adl.deep.train`, :mod:`adl.deep.evaluate`,
+  :mod:`adl.deep.estimator` -- cached features as samples, training
+  (checkpoints, resume, DDP), evaluation, an sklearn-style wrapper;
+- :mod:`adl.deep.global_model`, :mod:`adl.deep.ablate`,
+  :mod:`adl.deep.figures`, :mod:`adl.deep.attention_figures` -- the Global
+  Model's fusion, the thesis's ablation tables, attention figures.
 """
 from .backbones import (BackboneSpec, VideoBackbone, build_backbone, get_backbone_spec,
                         list_backbones, register_backbone)
