@@ -218,9 +218,9 @@ class VideoBackbone:
         Run the network and its input in ``torch.channels_last_3d`` (NDHWC)
         memory format (tests/benchmarks/bench_limits.py measures both).  The
         default, True, follows the quiet AVX2 measurement of issue #18
-        (I3D to Mixed_5c, 64 x 224^2: 3.6 s against 4.3 s); on a loaded
-        AVX-512 machine the two were within noise (rounds split 1-2, median
-        x1.07 for the plain format).  The features agree to float rounding,
+        (I3D to Mixed_5c, 64 x 224^2: 3.6 s against 4.3 s) and a 2-core
+        AVX-512 EPYC at load 6 (x1.06 in the same rounds; at load 13 the two
+        were within noise).  The features agree to float rounding,
         so the format is not part of :meth:`cache_meta`.
 
     Attributes
