@@ -256,6 +256,9 @@ from adl.features.device import AUTO_BATCH as _AUTO_BATCH  # noqa: E402  (torch-
               help="F2: GMM components K.")
 @click.option("--gmm-samples", type=int, default=_FISHER.n_samples, show_default=True,
               help="F2: training descriptors sampled to fit PCA + GMM.")
+@click.option("--gmm-backend", type=click.Choice(("adl", "sklearn")), default=_FISHER.gmm_backend,
+              show_default=True, help="F2's GMM: adl (float32 EM on every core) or sklearn "
+                                      "(GaussianMixture, adl < 0.3).")
 @click.option("--gmm-iter", type=click.IntRange(min=1), default=_FISHER.max_iter, show_default=True,
               help="F2: EM iterations of each GMM (tolerance 1e-3 may stop earlier).")
 @click.option("--f2-mirror", is_flag=True,
@@ -295,7 +298,7 @@ from adl.features.device import AUTO_BATCH as _AUTO_BATCH  # noqa: E402  (torch-
 @friendly_errors
 def features(dataset, root, cache, only, train_subjects, weights, backbone, input_size,
              frame_stride, device, f1_precision, f1_engine, f1_batch_size, trajectory_length, max_scales, no_hog, f2_max_width, gmm_size,
-             gmm_samples, gmm_iter, f2_mirror, lstm_units, lstm_epochs, lstm_max_len, augment, mirror,
+             gmm_samples, gmm_iter, gmm_backend, f2_mirror, lstm_units, lstm_epochs, lstm_max_len, augment, mirror,
              f3_reference, f3_inputs, f3_pyramid, f3_pool, jobs, scheduler, media_root, seed):
     """Compute (or resume) F1, F2, F3 for every fold of DATASET."""
     from adl.data.protocols import parse_subject_list
@@ -317,6 +320,7 @@ def features(dataset, root, cache, only, train_subjects, weights, backbone, inpu
                     max_width=f2_max_width),
         f3=F3Config.for_dataset(dataset, **f3_over),
         fisher=FisherConfig(n_components=gmm_size, n_samples=gmm_samples, max_iter=gmm_iter,
+                            gmm_backend=gmm_backend,
                             mirror=f2_mirror),
         seed=seed,
         train_subjects=parse_subject_list(train_subjects) if train_subjects else None)

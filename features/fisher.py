@@ -243,7 +243,8 @@ class FisherVectorEncoder(TransformerMixin, BaseEstimator):
     fit_seconds_ : dict str -> float
         Wall-clock seconds of the phases of :meth:`fit`, summed over types:
         ``"sample"`` (gathering the descriptors), ``"pca"`` (fit and
-        projection), ``"gmm"``.
+        projection), ``"gmm"``.  Not pickled (a timing would make the cached
+        fold models of two identical runs differ byte for byte).
 
     Notes
     -----
@@ -274,6 +275,12 @@ class FisherVectorEncoder(TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.max_iter = max_iter
         self.descriptor_types = descriptor_types
+
+    def __getstate__(self):
+        state = super().__getstate__() if hasattr(super(), "__getstate__") else dict(self.__dict__)
+        state = dict(state)
+        state.pop("fit_seconds_", None)
+        return state
 
     def __setstate__(self, state):
         # encoders pickled before the parameter was renamed (fold transformers

@@ -170,7 +170,9 @@ def fit_f2(inp: FoldFitInput) -> FoldFit:
     enc = FisherVectorEncoder(n_components=cfg.fisher.n_components,
                               pca_fraction=cfg.fisher.pca_fraction,
                               n_samples=cfg.fisher.n_samples, random_state=cfg.seed,
-                              max_iter=cfg.fisher.max_iter, n_jobs=inp.n_jobs)
+                              max_iter=cfg.fisher.max_iter, gmm_backend=cfg.fisher.gmm_backend,
+                              # every core: the model does not depend on the thread count
+                              n_jobs=-1 if cfg.fisher.gmm_backend == "adl" else inp.n_jobs)
     # multi-threaded BLAS is pathologically slow for these small PCA/GMM
     # products on a busy 2-core machine; one thread is faster and deterministic
     with threadpool_limits(1):

@@ -206,3 +206,23 @@ def test_encoders_pickled_before_the_backend_read_as_sklearn():
     old = FisherVectorEncoder.__new__(FisherVectorEncoder)
     old.__setstate__(state)
     assert old.gmm_backend == "sklearn" and old.gmm_init_samples == 65_536
+
+
+def test_the_fold_config_names_the_encoders_backends():
+    from adl.features import config, fisher
+    assert config.GMM_BACKENDS == fisher.GMM_BACKENDS
+    assert config.FisherConfig().gmm_backend == "adl"
+    with pytest.raises(ValueError, match="gmm_backend one of adl, sklearn"):
+        config.FisherConfig(gmm_backend="torch")
+
+
+def test_pickles_of_two_identical_fits_are_identical():
+    import pickle
+    from adl.features.fisher import FisherVectorEncoder
+    rng = np.random.default_rng(0)
+    videos = [{"hog": rng.normal(size=(40, 6))} for _ in range(4)]
+    a = FisherVectorEncoder(n_components=2, n_samples=100, random_state=0).fit(videos)
+    b = FisherVectorEncoder(n_components=2, n_samples=100, random_state=0).fit(videos)
+    assert hasattr(a, "fit_seconds_")
+    assert pickle.dumps(a) == pickle.dumps(b)
+    assert not hasattr(pickle.loads(pickle.dumps(a)), "fit_seconds_")
