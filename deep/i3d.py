@@ -86,6 +86,11 @@ def same_padding(size: Sequence[int], kernel: Sequence[int],
     return (wf, wb, hf, hb, tf, tb)
 
 
+def _symmetric(pad: Sequence[int]) -> bool:
+    """Whether an :func:`F.pad`-ordered padding is the same before and after on every axis."""
+    return pad[0] == pad[1] and pad[2] == pad[3] and pad[4] == pad[5]
+
+
 def _triple(value) -> Tuple[int, int, int]:
     return tuple(value) if isinstance(value, (tuple, list)) else (value, value, value)
 
@@ -107,11 +112,46 @@ class Unit3D(nn.Module):
             if batch_norm else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.pad(x, same_padding(x.shape[2:], self.kernel, self.stride))
-        x = self.conv3d(x)
-        if self.bn is not None:
-            x = self.bn(x)
-        return F.relu(x) if self.activation else x
+        pad = same_padding(x.shape[2:], self.kernel, self.stride)
+        fused = self.bn is not None and not self.training and not torch.is_grad_enabled()
+        if _symmetric(pad):
+            # the padding inside the convolution: no padded copy of the input
+            padding = (pad[4], pad[2], pad[0])
+        else:
+            x = F.pad(x, pad)
+            padding = (0, 0, 0)
+        if fused:
+            # inference: batch norm folded into the convolution (one pass over
+            # the activations instead of two; the same values up to rounding)
+            w, b = self._folded()
+            x = F.conv3d(x, w, b, self.stride, padding)
+        else:
+            x = F.conv3d(x, self.conv3d.weight, self.conv3d.bias, self.stride, padding)
+            if self.bn is not None:
+                x = self.bn(x)
+        if not self.activation:
+            return x
+        return F.relu_(x) if fused else F.relu(x)
+
+    def _folded(self):
+        """``(weight, bias)`` of the convolution with the batch norm folded in
+        (eval statistics), recomputed when the parameters change."""
+        bn, conv = self.bn, self.conv3d
+        stamp = (conv.weight._version, bn.weight._version, bn.bias._version,
+                 bn.running_mean._version, bn.running_var._version, conv.weight.data_ptr(),
+                 conv.weight.device, conv.weight.dtype)
+        cached = getattr(self, "_folded_cache", None)
+        if cached is None or cached[0] != stamp:
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            w = conv.weight * scale.view(-1, 1, 1, 1, 1)
+            if conv.weight.is_contiguous(memory_format=torch.channels_last_3d):
+                w = w.contiguous(memory_format=torch.channels_last_3d)
+            b = bn.bias - bn.running_mean * scale
+            if conv.bias is not None:
+                b = b + conv.bias * scale
+            cached = (stamp, w.detach(), b.detach())
+            self._folded_cache = cached
+        return cached[1], cached[2]
 
 
 class MaxPool3dSame(nn.Module):
@@ -124,8 +164,8 @@ class MaxPool3dSame(nn.Module):
         self.stride = _triple(stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.pad(x, same_padding(x.shape[2:], self.kernel, self.stride))
-        return F.max_pool3d(x, self.kernel, self.stride)
+        pad = same_padding(x.shape[2:], self.kernel, self.stride)
+        return F.max_pool3d(F.pad(x, pad), self.kernel, self.stride)
 
 
 class InceptionBlock(nn.Module):

@@ -210,3 +210,29 @@ def test_bad_input_and_parameters_are_refused(i3d):
     with pytest.raises(ValueError, match=r"expected num_classes to be a positive integer, got 0"):
         I3D(num_classes=0)
     assert ENDPOINTS[-1] == "Mixed_5c"
+
+
+def test_inference_folds_batch_norm_into_the_convolution():
+    import torch
+    from adl.deep.i3d import Unit3D
+    torch.manual_seed(0)
+    unit = Unit3D(4, 6, 3, 1).eval()
+    bn = unit.bn
+    bn.running_mean.uniform_(-1, 1)
+    bn.running_var.uniform_(0.5, 2)
+    bn.weight.data.uniform_(0.5, 2)
+    bn.bias.data.uniform_(-1, 1)
+    x = torch.randn(2, 4, 5, 7, 7)
+    reference = unit(x).detach()                       # grad mode: conv, then batch norm
+    with torch.no_grad():
+        folded = unit(x)
+    torch.testing.assert_close(folded, reference, rtol=1e-5, atol=1e-6)
+    assert unit._folded_cache is not None
+    bn.running_mean.add_(0.5)                          # new statistics: folded again
+    with torch.no_grad():
+        again = unit(x)
+    torch.testing.assert_close(again, unit(x).detach(), rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(again, folded)
+    unit.train()                                       # training never folds
+    out = unit(x)
+    assert out.requires_grad
