@@ -244,6 +244,7 @@ def train_cmd(model, dataset, protocol, cache, root, out, device, seed, epochs, 
                                  param_hint="--basic")
     train_kw = dict(epochs=epochs, batch_size=batch_size, lr=lr, device=device,
                     pose_checkpoint=pose_checkpoint, standardize=standardize)
+    model_options(model, dataset, **model_kw)       # an unknown model or option: before the data
     data = load_deep_data(dataset, cache, root)
     echo = click.echo if _is_rank0() else (lambda m: None)
     try:
@@ -255,13 +256,19 @@ def train_cmd(model, dataset, protocol, cache, root, out, device, seed, epochs, 
         shutdown_distributed()
 
 
-def _evaluate_run(model, model_kw, dataset, protocol, data, out, seed, device, batch_size):
-    from adl.deep.evaluate import evaluate_protocol
+def _run_root(model, model_kw, dataset, out, seed) -> Path:
+    """The run folder these options name; refused when it does not exist."""
     _, _, suffix = model_options(model, dataset, **model_kw)
     run_root = Path(out) / run_name(model, suffix, seed)
     if not run_root.is_dir():
         raise FileNotFoundError(f"no run folder {run_root}; train it first with adl deep train "
                                 f"and the same model options and --seed")
+    return run_root
+
+
+def _evaluate_run(model, model_kw, dataset, protocol, data, out, seed, device, batch_size):
+    from adl.deep.evaluate import evaluate_protocol
+    run_root = _run_root(model, model_kw, dataset, out, seed)
     return evaluate_protocol(run_root, data, protocol, device, batch_size=batch_size)
 
 
@@ -293,15 +300,19 @@ def evaluate_cmd(model, dataset, protocol, cache, root, out, device, seed, batch
     """Evaluate the run the same options name on the test videos of every
     split (max-pooled clip softmax, thesis 4.6.1): report.json, scores.npz,
     confusion.png; ``--model global`` fuses the Temporal Model's run (its
-    options) with the Basic Model's (--basic, default options) into
-    OUT/global-<basic>[-seed<S>]/."""
+    options) with the Basic Model's (--basic; --units its LSTM units, other
+    options its defaults) into OUT/global-<basic>[-seed<S>]/."""
     model_kw = _model_kw(kw)
-    data = load_deep_data(dataset, cache, root)
     if model == "global":
         from adl.deep.global_model import evaluate_global
+        # --units names the Basic Model's run (the Temporal Model has no LSTM)
+        basic_kw = {"units": model_kw.pop("units", None)}
+        _run_root("temporal", model_kw, dataset, out, seed)
+        _run_root(basic, basic_kw, dataset, out, seed)
+        data = load_deep_data(dataset, cache, root)
         t_report = _evaluate_run("temporal", model_kw, dataset, protocol, data, out, seed,
                                  device, batch_size)
-        b_report = _evaluate_run(basic, {}, dataset, protocol, data, out, seed, device,
+        b_report = _evaluate_run(basic, basic_kw, dataset, protocol, data, out, seed, device,
                                  batch_size)
         for r in (b_report, t_report):
             _echo_report(r, dataset, protocol)
@@ -310,6 +321,8 @@ def evaluate_cmd(model, dataset, protocol, cache, root, out, device, seed, batch
                                  target, mode=global_fusion, weight=global_weight)
         _echo_report(report, dataset, protocol)
         return
+    _run_root(model, model_kw, dataset, out, seed)
+    data = load_deep_data(dataset, cache, root)
     report = _evaluate_run(model, model_kw, dataset, protocol, data, out, seed, device,
                            batch_size)
     _echo_report(report, dataset, protocol)

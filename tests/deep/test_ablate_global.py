@@ -144,3 +144,19 @@ def test_ablate_writes_the_table_and_resumes(cache, tmp_path, monkeypatch):
     assert " epoch 1/1 " not in again.output
     assert json.loads((tmp_path / "table_4.5.json").read_text())["rows"][0]["top1"] == \
         result["rows"][0]["top1"]
+
+
+def test_evaluate_draws_the_attention_figures(cache, tmp_path):
+    common = ("--dataset", "ntu60", "--protocol", "xsub", "--cache", cache, "--out", tmp_path,
+              *CPU)
+    done = invoke("deep", "train", "--model", "p-i3d", "--units", "4", "--epochs", "1",
+                  "--batch-size", "4", *common)
+    assert done.exit_code == 0, done.output
+    ev = invoke("deep", "evaluate", "--model", "p-i3d", "--units", "4", *common)
+    assert ev.exit_code == 0, ev.output
+    figure = tmp_path / "p-i3d-u4" / "figures" / "part_weights.png"
+    assert figure.stat().st_size > 0
+    assert f"attention figures: 1 PNG in {figure.parent}" in ev.output
+    quiet = invoke("deep", "evaluate", "--model", "p-i3d", "--units", "4", "--no-figures",
+                   *common)
+    assert quiet.exit_code == 0 and "attention figures" not in quiet.output
