@@ -234,7 +234,8 @@ from adl.features.device import AUTO_BATCH as _AUTO_BATCH  # noqa: E402  (torch-
 @click.option("--frame-stride", type=int, default=_F1.frame_stride, show_default=True,
               help="F1: every N-th frame.")
 @click.option("--device", default="auto", show_default=True,
-              help="F1's CNN: auto (the first GPU when there is one), cpu, cuda or cuda:N.")
+              help="F1's CNN and F3's LSTM: auto (the first GPU when there is one), cpu, cuda "
+                   "or cuda:N.")
 @click.option("--f1-precision", type=click.Choice(_F1_PRECISIONS), default=_F1.precision,
               show_default=True, help="F1: auto = bfloat16 autocast where the CPU/GPU runs it "
               "natively, else float32.")
@@ -311,6 +312,8 @@ def features(dataset, root, cache, only, train_subjects, weights, backbone, inpu
                "pyramid": f3_pyramid, "pool": f3_pool, "seed": seed}
     if lstm_units:
         f3_over["hidden"] = lstm_units
+    if "f3" in families:
+        f3_over["device"] = _f3_device(device)
     cfg = FeaturesConfig(
         families=families,
         f1=_f1_config(families, device, f1_precision, f1_batch_size, backbone=backbone,
@@ -329,6 +332,15 @@ def features(dataset, root, cache, only, train_subjects, weights, backbone, inpu
     click.echo(f"{dataset}: {summary.n_videos} videos, {len(summary.folds)} folds, families "
                f"{','.join(summary.families)}; computed {summary.computed}; "
                f"{summary.seconds:.1f} s; index {summary.index}")
+
+
+def _f3_device(device: str) -> str:
+    """``--device`` resolved for F3's LSTM ("cpu", or "cuda:N")."""
+    from adl.features.device import resolve_device
+    try:
+        return str(resolve_device(device))
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
 
 
 def _f1_config(families, device, precision, batch_size, **fields) -> F1Config:

@@ -66,6 +66,9 @@ class F3Config:
     #: How the LSTM's last-layer hidden states are pooled over time ("mean",
     #: "max", "last" joined by "+"; adl before 0.2: "mean+max+last").
     pool: str = "mean"
+    #: Where the LSTM trains: "cpu" or a CUDA device ("cuda", "cuda:N"; issue 18's
+    #: GPU path).  In the f3_fold key when not the CPU (a GPU's rounding differs).
+    device: str = "cpu"
 
     def __post_init__(self):
         check_lstm_params(self.hidden, self.layers, self.dropout, self.lr, self.max_epochs,

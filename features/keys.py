@@ -172,6 +172,10 @@ class Stages:
         # f3.seed is hashed here and is the seed the LSTM is fitted with
         f3d = asdict(f3)
         f3d.pop("per_frame")
+        if f3d.get("device", "cpu") == "cpu":  # the key of caches before the GPU path
+            f3d.pop("device", None)
+        else:
+            f3d["device"] = f3d["device"].split(":")[0]  # the device type, not its index
         self.f3_fold = StageKey("f3_fold", {"skeleton": self.skeleton.digest,
                                             "split": self.split.digest, **f3d}, PIPELINE_VERSION)
 
