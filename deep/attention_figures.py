@@ -68,7 +68,8 @@ from .device import resolve_device
 from .extract import DEEP_INDEX_NAME
 from .figures import (plot_joint_activations, plot_part_weights, plot_spatial_attention,
                       plot_temporal_attention)
-from .train import BEST_NAME, build_from_checkpoint, collate_samples, load_checkpoint
+from .evaluate import load_best
+from .train import build_from_checkpoint, collate_samples
 
 __all__ = ["FIGURES_DIR", "PART_WEIGHTS_NAME", "CLIP_CHOICES", "NO_VIDEO_NOTE",
            "write_attention_figures", "choose_videos", "frame_positions"]
@@ -331,19 +332,7 @@ def write_attention_figures(run_dir, data, split, device: str = "auto", *,
     if isinstance(n_frames, bool) or not isinstance(n_frames, (int, np.integer)) \
             or n_frames < 1:
         raise ValueError(f"{where}: expected n_frames to be an integer >= 1, got {n_frames!r}")
-    path = run_dir / BEST_NAME
-    if not path.is_file():
-        raise FileNotFoundError(f"no {BEST_NAME} in {run_dir}; train the model first "
-                                f"(adl deep train with the same options)")
-    payload = load_checkpoint(path)
-    diffs = []
-    if payload.get("data_fingerprint") != data.fingerprint():
-        diffs.append(f"data fingerprint {payload.get('data_fingerprint')!r} in the file, "
-                     f"{data.fingerprint()!r} here ({data.dataset}, {data.source})")
-    if payload.get("split") != split.name:
-        diffs.append(f"split {payload.get('split')!r} in the file, {split.name!r} here")
-    if diffs:
-        raise ValueError(f"{path} was trained on other data: {'; '.join(diffs)}")
+    payload = load_best(run_dir, data, split)
     test_idx = np.asarray(split.test, np.int64).reshape(-1)
     chosen = choose_videos(data, test_idx, videos, max_videos, where=where)
     spec, model = build_from_checkpoint(payload)

@@ -39,7 +39,7 @@ from .device import resolve_device
 from .train import BEST_NAME, build_from_checkpoint, load_checkpoint, score_videos, split_run_dirs
 
 __all__ = ["REPORT_NAME", "SCORES_NAME", "CONFUSION_NAME", "evaluate", "evaluate_protocol",
-           "accuracy_report", "plot_confusion", "write_scores"]
+           "accuracy_report", "plot_confusion", "write_scores", "load_best"]
 
 REPORT_NAME = "report.json"
 SCORES_NAME = "scores.npz"
@@ -121,6 +121,32 @@ def write_scores(path: Path, video_ids, labels, probs, logits) -> None:
     atomic_write(Path(path), write)
 
 
+def load_best(run_dir, data, split) -> dict:
+    """The ``best.pt`` payload of ``run_dir``, checked to be of ``data`` and ``split``.
+
+    Raises
+    ------
+    FileNotFoundError
+        No ``best.pt`` in ``run_dir``.
+    ValueError
+        A checkpoint of other data (fingerprint) or of another split.
+    """
+    path = Path(run_dir) / BEST_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"no {BEST_NAME} in {run_dir}; train the model first "
+                                f"(adl deep train with the same options)")
+    payload = load_checkpoint(path)
+    diffs = []
+    if payload.get("data_fingerprint") != data.fingerprint():
+        diffs.append(f"data fingerprint {payload.get('data_fingerprint')!r} in the file, "
+                     f"{data.fingerprint()!r} here ({data.dataset}, {data.source})")
+    if payload.get("split") != split.name:
+        diffs.append(f"split {payload.get('split')!r} in the file, {split.name!r} here")
+    if diffs:
+        raise ValueError(f"{path} was trained on other data: {'; '.join(diffs)}")
+    return payload
+
+
 def evaluate(run_dir, data, split, device: str = "auto", *, protocol: Optional[str] = None,
              batch_size: int = 32) -> dict:
     """Evaluate ``run_dir``'s ``best.pt`` on ``split``'s test videos.
@@ -154,19 +180,7 @@ def evaluate(run_dir, data, split, device: str = "auto", *, protocol: Optional[s
     """
     t0 = time.perf_counter()
     run_dir = Path(run_dir)
-    path = run_dir / BEST_NAME
-    if not path.is_file():
-        raise FileNotFoundError(f"no {BEST_NAME} in {run_dir}; train the model first "
-                                f"(adl deep train with the same options)")
-    payload = load_checkpoint(path)
-    diffs = []
-    if payload.get("data_fingerprint") != data.fingerprint():
-        diffs.append(f"data fingerprint {payload.get('data_fingerprint')!r} in the file, "
-                     f"{data.fingerprint()!r} here ({data.dataset}, {data.source})")
-    if payload.get("split") != split.name:
-        diffs.append(f"split {payload.get('split')!r} in the file, {split.name!r} here")
-    if diffs:
-        raise ValueError(f"{path} was trained on other data: {'; '.join(diffs)}")
+    payload = load_best(run_dir, data, split)
     spec, model = build_from_checkpoint(payload)
     dev = resolve_device(device)
     model.to(dev)

@@ -67,3 +67,33 @@ def i3d_state(i3d_keys):
         else:
             state[name] = torch.randn(shape, generator=gen) * 0.05
     return state
+
+
+def make_tiny_ntu_cache(base: Path, *, clip_frames: int = 8, clip_size: int = 32,
+                        granularities=(1,)) -> Path:
+    """A tiny synthetic NTU-60 deep cache under ``base``: 3 subjects x 2
+    classes ("drink water", "pickup"), 16 frames at 64x48, I3D with random
+    weights on one torch thread; returns the cache root (the data are in
+    ``base / "ntu60"``)."""
+    import torch
+    from adl.data.synth import generate
+    from adl.deep.extract import ExtractConfig, run_extract
+    generate("ntu60", base / "ntu60", subjects=3, frames=16, image_size=(64, 48),
+             classes=["drink water", "pickup"])
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run_extract("ntu60", base / "ntu60", base / "cache",
+                    ExtractConfig(weights="random", device="cpu", precision="float32",
+                                  clip_frames=clip_frames, clip_size=clip_size,
+                                  granularities=tuple(granularities), seed=0),
+                    jobs=1, progress=False, log=lambda m: None)
+    finally:
+        torch.set_num_threads(before)
+    return base / "cache"
+
+
+@pytest.fixture(scope="session")
+def tiny_ntu_cache():
+    """:func:`make_tiny_ntu_cache`, for module-scoped fixtures."""
+    return make_tiny_ntu_cache

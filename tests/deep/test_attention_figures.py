@@ -30,21 +30,9 @@ FAST = TrainConfig(epochs=1, batch_size=4, val_fraction=0.0, device="cpu", seed=
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    from adl.data.synth import generate
-    from adl.deep.extract import ExtractConfig, run_extract
+def cache(tmp_path_factory, tiny_ntu_cache):
     base = tmp_path_factory.mktemp("attention_figures")
-    generate("ntu60", base / "ntu60", subjects=3, frames=16, image_size=(64, 48),
-             classes=["drink water", "pickup"])
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        run_extract("ntu60", base / "ntu60", base / "cache",
-                    ExtractConfig(weights="random", device="cpu", precision="float32",
-                                  clip_frames=16, clip_size=64, granularities=(2,), seed=0),
-                    jobs=1, progress=False, log=lambda m: None)
-    finally:
-        torch.set_num_threads(before)
+    tiny_ntu_cache(base, clip_frames=16, clip_size=64, granularities=(2,))
     data = DeepData.from_cache("ntu60", base / "cache")
     (split,) = data.splits("xsub")
     return base, data, split

@@ -21,23 +21,8 @@ CPU = ("--device", "cpu")
 
 
 @pytest.fixture(scope="module")
-def ntu_cache(tmp_path_factory):
-    import torch
-    from adl.data.synth import generate
-    from adl.deep.extract import ExtractConfig, run_extract
-    base = tmp_path_factory.mktemp("deep_cli")
-    generate("ntu60", base / "ntu60", subjects=3, frames=16, image_size=(64, 48),
-             classes=["drink water", "pickup"])
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        run_extract("ntu60", base / "ntu60", base / "cache",
-                    ExtractConfig(weights="random", device="cpu", precision="float32",
-                                  clip_frames=8, clip_size=32, granularities=(1,), seed=0),
-                    jobs=1, progress=False, log=lambda m: None)
-    finally:
-        torch.set_num_threads(before)
-    return base / "cache"
+def ntu_cache(tmp_path_factory, tiny_ntu_cache):
+    return tiny_ntu_cache(tmp_path_factory.mktemp("deep_cli"))
 
 
 @pytest.fixture(scope="module")
