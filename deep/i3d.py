@@ -91,6 +91,14 @@ def _symmetric(pad: Sequence[int]) -> bool:
     return pad[0] == pad[1] and pad[2] == pad[3] and pad[4] == pad[5]
 
 
+def _last_touching(size: int, n_out: int, kernel: int, stride: int, front: int) -> int:
+    """Index of the first output whose window reaches past the input's end."""
+    for i in range(n_out):
+        if i * stride - front + kernel > size:
+            return i
+    return n_out
+
+
 def _triple(value) -> Tuple[int, int, int]:
     return tuple(value) if isinstance(value, (tuple, list)) else (value, value, value)
 
@@ -165,7 +173,26 @@ class MaxPool3dSame(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pad = same_padding(x.shape[2:], self.kernel, self.stride)
-        return F.max_pool3d(F.pad(x, pad), self.kernel, self.stride)
+        if not any(pad):
+            return F.max_pool3d(x, self.kernel, self.stride)
+        if not _symmetric(pad) or 2 * max(pad) > min(self.kernel):
+            return F.max_pool3d(F.pad(x, pad), self.kernel, self.stride)
+        # Without the padded copy: max_pool3d pads with -inf, so an output whose
+        # window overlaps the border lacks the zeros the port pads with; those
+        # outputs are the first/last few along each padded axis, where
+        # max(out, 0) restores them exactly (the same values for any input).
+        out = F.max_pool3d(x, self.kernel, self.stride, padding=(pad[4], pad[2], pad[0]))
+        for axis, front in zip((2, 3, 4), (pad[4], pad[2], pad[0])):
+            if front == 0:
+                continue
+            n = out.shape[axis]
+            edge = min(n, -(-front // self.stride[axis - 2]))   # outputs touching a border
+            out.narrow(axis, 0, edge).clamp_(min=0)
+            last = _last_touching(x.shape[axis], n, self.kernel[axis - 2],
+                                  self.stride[axis - 2], front)
+            if last < n:
+                out.narrow(axis, last, n - last).clamp_(min=0)
+        return out
 
 
 class InceptionBlock(nn.Module):
