@@ -219,8 +219,28 @@ class InceptionBlock(nn.Module):
         self.out_channels = c0 + c1b + c2b + c3
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.b0(x), self.b1b(self.b1a(x)), self.b2b(self.b2a(x)),
+        if self.training or torch.is_grad_enabled():
+            return torch.cat([self.b0(x), self.b1b(self.b1a(x)), self.b2b(self.b2a(x)),
+                              self.b3b(self.b3a(x))], dim=1)
+        # inference: the three 1x1x1 units that read x (batch norm folded) as
+        # one convolution -- one pass over x, one larger matrix product
+        w, b = self._stem()
+        y = F.relu_(F.conv3d(x, w, b))
+        c0, c1 = self.b0.conv3d.out_channels, self.b1a.conv3d.out_channels
+        return torch.cat([y[:, :c0], self.b1b(y[:, c0:c0 + c1]), self.b2b(y[:, c0 + c1:]),
                           self.b3b(self.b3a(x))], dim=1)
+
+    def _stem(self):
+        parts = [u._folded() for u in (self.b0, self.b1a, self.b2a)]
+        key = tuple(id(w) for w, _ in parts)
+        cached = getattr(self, "_stem_cache", None)
+        if cached is None or cached[0] != key:
+            w = torch.cat([p[0] for p in parts], dim=0)
+            if parts[0][0].is_contiguous(memory_format=torch.channels_last_3d):
+                w = w.contiguous(memory_format=torch.channels_last_3d)
+            cached = (key, w, torch.cat([p[1] for p in parts], dim=0))
+            self._stem_cache = cached
+        return cached[1], cached[2]
 
 
 class I3D(nn.Module):

@@ -236,3 +236,20 @@ def test_inference_folds_batch_norm_into_the_convolution():
     unit.train()                                       # training never folds
     out = unit(x)
     assert out.requires_grad
+
+
+def test_inference_runs_an_inception_block_s_1x1_units_as_one_convolution():
+    import torch
+    from adl.deep.i3d import InceptionBlock
+    torch.manual_seed(0)
+    block = InceptionBlock(8, (4, 3, 5, 2, 6, 3)).eval()
+    for unit in (block.b0, block.b1a, block.b2a, block.b1b, block.b2b, block.b3b):
+        unit.bn.running_mean.uniform_(-1, 1)
+        unit.bn.running_var.uniform_(0.5, 2)
+    x = torch.randn(2, 8, 3, 5, 5)
+    reference = block(x).detach()                      # grad mode: unit by unit
+    with torch.no_grad():
+        fused = block(x)
+    assert fused.shape == reference.shape == (2, 4 + 5 + 6 + 3, 3, 5, 5)
+    torch.testing.assert_close(fused, reference, rtol=1e-5, atol=1e-6)
+    assert block._stem_cache[1].shape[0] == 4 + 3 + 2  # b0, b1a, b2a stacked
