@@ -9,7 +9,9 @@
   float32, the default options (eager, channels-last).
 * ``i3d_clips_per_s``: I3D to ``Mixed_5c`` on 64 x 224 x 224 clips through
   :meth:`adl.deep.backbones.VideoBackbone.forward_clips` (adl.deep's path),
-  float32, the default options (channels-last-3d).
+  float32, the default options (channels-last-3d, 4 clips per forward as
+  ``adl deep extract --batch-size`` defaults to; ``--i3d-batch``); variants
+  ``b1`` / ``b2`` time 1 and 2 clips per forward.
 
 Each carries ``limit_fraction`` = achieved FLOP rate / ``matmul_gflops``: the
 FLOPs of one forward counted by :class:`torch.utils.flop_counter.FlopCounterMode`
@@ -45,7 +47,7 @@ import warnings
 import numpy as np
 
 F1_VARIANTS = ("nchw", "b8", "b32", "bf16", "jit", "compile")
-I3D_VARIANTS = ("ncdhw", "bf16")
+I3D_VARIANTS = ("ncdhw", "bf16", "b1", "b2")
 
 
 def log(msg: str) -> None:
@@ -191,7 +193,9 @@ def bench_i3d(args, gflops_of_round: list) -> None:
     from adl.deep.backbones import VideoBackbone
     from adl.features.cnn import cpu_supports_bf16
     rng = np.random.default_rng(0)
-    clips = rng.integers(0, 256, (1, 64, 224, 224, 3), dtype=np.uint8)
+    from adl.deep.extract import ExtractConfig
+    batch = int(args.i3d_batch or ExtractConfig().batch_size)   # adl deep extract's default
+    clips = rng.integers(0, 256, (batch, 64, 224, 224, 3), dtype=np.uint8)
     variants = ["default"] + [v for v in args.i3d_variants.split(",") if v]
     if "bf16" in variants and not cpu_supports_bf16():
         log("i3d bf16: skipped (no native bf16 on this CPU)")
@@ -200,10 +204,11 @@ def bench_i3d(args, gflops_of_round: list) -> None:
     for v in variants:
         if v not in ("default",) + I3D_VARIANTS:
             raise ValueError(f"unknown I3D variant {v!r}; expected one of {', '.join(I3D_VARIANTS)}")
+        size = {"b1": 1, "b2": 2}.get(v, batch)
         bbs[v] = VideoBackbone("i3d", "random", device="cpu",
                                precision="bfloat16" if v == "bf16" else "float32",
-                               batch_size=1, channels_last_3d=v != "ncdhw")
-        bbs[v].forward_clips(clips)  # warm-up
+                               batch_size=size, channels_last_3d=v != "ncdhw")
+        bbs[v].forward_clips(clips[:size])  # warm-up
     x = torch.zeros(1, 3, 64, 224, 224)
     flops = count_flops(bbs["default"].model, x)
     log(f"i3d: 64x224x224 clip to Mixed_5c = {flops / 1e9:.1f} GFLOP (FlopCounterMode)")
@@ -227,7 +232,8 @@ def bench_i3d(args, gflops_of_round: list) -> None:
         "name": "i3d_clips_per_s", "value": round(float(np.median(base)), 3), "unit": "clips/s",
         "limit_fraction": round(float(np.median(fractions)), 3), "goal_limit_fraction": 0.70,
         "gflop_per_clip": round(flops / 1e9, 1), "clip": "64x224x224", "endpoint": "Mixed_5c",
-        "precision": "float32", "channels_last_3d": True, "threads": args.threads,
+        "precision": "float32", "channels_last_3d": True, "batch": batch,
+        "threads": args.threads,
         "rounds": args.rounds, "load_before": load0, "load_after": load(),
         "cores": os.cpu_count()}), flush=True)
 
@@ -242,6 +248,8 @@ def main(argv=None):
     ap.add_argument("--f1-batches", type=int, default=2, help="batches timed per round")
     ap.add_argument("--f1-variants", default=",".join(F1_VARIANTS))
     ap.add_argument("--i3d-variants", default=",".join(I3D_VARIANTS))
+    ap.add_argument("--i3d-batch", type=int, default=None,
+                    help="clips per forward (default: adl deep extract's --batch-size, 4)")
     ap.add_argument("--int8", action="store_true", help="also int8 (FX, x86 backend)")
     args = ap.parse_args(argv)
     import torch
