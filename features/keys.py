@@ -147,8 +147,12 @@ class Stages:
             from .cnn import describe_weights, resolve_precision
             # the weights' identity (file hash) and the precision actually used
             # ("auto" is bf16 on some CPUs and float32 on others) key the cache
+            device = str(getattr(f1, "device", "cpu"))
+            if device == "auto":
+                from .device import resolve_device
+                device = str(resolve_device("auto"))
             f1_cfg = {**f1.pool_key(), "weights": describe_weights(f1.backbone, f1.weights),
-                      "precision": resolve_precision(f1.precision),
+                      "precision": resolve_precision(f1.precision, device),
                       "batch_size": f1.batch_size, "channels_last": f1.channels_last}
         self.f1_video = StageKey("f1_video", {"dataset": dataset, "rgb_only": rgb_only, **f1_cfg},
                                  PIPELINE_VERSION)

@@ -39,3 +39,19 @@ def test_the_cli_resolves_auto_for_f3(monkeypatch):
         import click
         with pytest.raises(click.BadParameter, match="cuda"):
             _f3_device("cuda:3")
+
+
+def test_f1_auto_precision_is_keyed_for_the_device_it_runs_on(monkeypatch):
+    import torch
+
+    from adl.features import cnn
+    from adl.features.f1_config import F1Config
+    monkeypatch.setattr(cnn, "cpu_supports_bf16", lambda: False)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+
+    def key(device):
+        cfg = FeaturesConfig(families=("f1",), f1=F1Config(weights="random", device=device))
+        return Stages("cad120", cfg, [], rgb_only=False).f1_video.config["precision"]
+
+    assert key("cpu") == "float32"
+    assert key("cuda:0") == "bfloat16"      # a library caller on a GPU, not only the CLI
