@@ -266,12 +266,6 @@ def _run_root(model, model_kw, dataset, out, seed) -> Path:
     return run_root
 
 
-def _evaluate_run(model, model_kw, dataset, protocol, data, out, seed, device, batch_size):
-    from adl.deep.evaluate import evaluate_protocol
-    run_root = _run_root(model, model_kw, dataset, out, seed)
-    return evaluate_protocol(run_root, data, protocol, device, batch_size=batch_size)
-
-
 def _echo_report(report: dict, dataset: str, protocol: str) -> None:
     from adl.deep.evaluate import REPORT_NAME
     click.echo(f"{report['model']} on {dataset} {protocol}: top1 {report['top1']:.1f}%, "
@@ -302,18 +296,17 @@ def evaluate_cmd(model, dataset, protocol, cache, root, out, device, seed, batch
     confusion.png; ``--model global`` fuses the Temporal Model's run (its
     options) with the Basic Model's (--basic; --units its LSTM units, other
     options its defaults) into OUT/global-<basic>[-seed<S>]/."""
+    from adl.deep.evaluate import evaluate_protocol
     model_kw = _model_kw(kw)
     if model == "global":
         from adl.deep.global_model import evaluate_global
         # --units names the Basic Model's run (the Temporal Model has no LSTM)
         basic_kw = {"units": model_kw.pop("units", None)}
-        _run_root("temporal", model_kw, dataset, out, seed)
-        _run_root(basic, basic_kw, dataset, out, seed)
+        temporal_root = _run_root("temporal", model_kw, dataset, out, seed)
+        basic_root = _run_root(basic, basic_kw, dataset, out, seed)
         data = load_deep_data(dataset, cache, root)
-        t_report = _evaluate_run("temporal", model_kw, dataset, protocol, data, out, seed,
-                                 device, batch_size)
-        b_report = _evaluate_run(basic, basic_kw, dataset, protocol, data, out, seed, device,
-                                 batch_size)
+        t_report = evaluate_protocol(temporal_root, data, protocol, device, batch_size=batch_size)
+        b_report = evaluate_protocol(basic_root, data, protocol, device, batch_size=batch_size)
         for r in (b_report, t_report):
             _echo_report(r, dataset, protocol)
         target = Path(out) / run_name(f"global-{basic}", "", seed)
@@ -321,10 +314,9 @@ def evaluate_cmd(model, dataset, protocol, cache, root, out, device, seed, batch
                                  target, mode=global_fusion, weight=global_weight)
         _echo_report(report, dataset, protocol)
         return
-    _run_root(model, model_kw, dataset, out, seed)
+    run_root = _run_root(model, model_kw, dataset, out, seed)
     data = load_deep_data(dataset, cache, root)
-    report = _evaluate_run(model, model_kw, dataset, protocol, data, out, seed, device,
-                           batch_size)
+    report = evaluate_protocol(run_root, data, protocol, device, batch_size=batch_size)
     _echo_report(report, dataset, protocol)
     if figures:
         _attention_figures(report, data, protocol, device, root)

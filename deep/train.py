@@ -623,8 +623,9 @@ def train(spec_name: str, model_config, train_config: TrainConfig, data, split, 
                "draws differ from an uninterrupted run)"))
     else:
         if train_config.standardize:
-            model.fit_input_normalization(
-                collate_samples([fit_ds[i]])[0] for i in range(len(fit_ds)))
+            stats = DataLoader(fit_ds, batch_size=train_config.batch_size, shuffle=False,
+                               num_workers=train_config.num_workers, collate_fn=collate_samples)
+            model.fit_input_normalization(batch for batch, _, _ in stats)
         if dist_info.active:
             # different dropout masks per process, the same on every run
             torch.manual_seed(train_config.seed * 1000 + dist_info.rank + 1)

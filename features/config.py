@@ -23,7 +23,7 @@ from .folds import FAMILIES
 __all__ = ["F1Config", "F2Config", "F3Config", "FeaturesConfig", "FisherConfig"]
 
 
-#: FisherConfig.gmm_backend values (adl.features.fisher.GMM_BACKENDS; a test keeps them equal).
+#: FisherConfig.gmm_backend values (also adl.features.fisher.GMM_BACKENDS).
 GMM_BACKENDS = ("adl", "sklearn")
 
 

@@ -24,15 +24,13 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
-from .config import FisherConfig
+from .config import GMM_BACKENDS, FisherConfig
 from .gmm import DiagonalGaussianMixture, n_threads
 from .idt_descriptors import DESCRIPTOR_TYPES
 
 _DEFAULTS = FisherConfig()    # the encoder's defaults are the configuration's
 _SINGLE = "desc"          # the type name given to plain 2-D arrays
 _CHUNK = 8192
-#: GMM implementations of :class:`FisherVectorEncoder` (``gmm_backend``).
-GMM_BACKENDS = ("adl", "sklearn")
 
 
 class EmptyVideoWarning(UserWarning):

@@ -13,28 +13,10 @@ from torch import nn
 
 from adl.deep.evaluate import (CONFUSION_NAME, REPORT_NAME, SCORES_NAME, accuracy_report,
                                evaluate, evaluate_protocol)
-from adl.deep.inputs import DeepData
 from adl.deep.models.base import DeepModel, ModelConfig, ModelOutput, ModelSpec, register_model
 from adl.deep.train import BEST_NAME, TrainConfig, score_videos, split_run_dirs, train
 
-def toy_data(n_classes=3, per_class=8, subjects=4, frames=8, seed=0, prefix="v"):
-    """In-memory poses of one skeleton: class c moves joint c + 3 along x
-    (as tests/deep/test_train.py's toy)."""
-    rng = np.random.default_rng(seed)
-    body = np.random.default_rng(99).normal(scale=0.5, size=(20, 3))
-    n = n_classes * per_class
-    seqs = []
-    for i in range(n):
-        p = (body + rng.normal(scale=0.02, size=(frames, 1, 20, 3))).astype(np.float32)
-        p[:, 0, i % n_classes + 3, 0] += np.linspace(0, 3, frames, dtype=np.float32)
-        seqs.append((p, np.arange(frames, dtype=np.int64), frames))
-    return DeepData("nucla", [f"{prefix}{i:03d}" for i in range(n)],
-                    [f"class{i % n_classes}" for i in range(n)],
-                    [str(i % subjects + 1) for i in range(n)], [""] * n, [""] * n,
-                    layout="kinect_v1_20", persons=1, tp=frames, feature_dim=0,
-                    granularities=(), available_inputs=("poses",), source="memory",
-                    segment_steps=4, pose_reference="first_frame", digests={}, sequences=seqs)
-
+from deep_toys import toy_data
 
 class ToyPoseEval(DeepModel):
     """A linear layer on the flattened poses."""
