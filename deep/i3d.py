@@ -231,8 +231,9 @@ class InceptionBlock(nn.Module):
                           self.b3b(self.b3a(x))], dim=1)
 
     def _stem(self):
-        parts = [u._folded() for u in (self.b0, self.b1a, self.b2a)]
-        key = tuple(id(w) for w, _ in parts)
+        units = (self.b0, self.b1a, self.b2a)
+        parts = [u._folded() for u in units]
+        key = tuple(u._folded_cache[0] for u in units)   # the parameters' version stamps
         cached = getattr(self, "_stem_cache", None)
         if cached is None or cached[0] != key:
             w = torch.cat([p[0] for p in parts], dim=0)

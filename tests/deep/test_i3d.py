@@ -253,3 +253,17 @@ def test_inference_runs_an_inception_block_s_1x1_units_as_one_convolution():
     assert fused.shape == reference.shape == (2, 4 + 5 + 6 + 3, 3, 5, 5)
     torch.testing.assert_close(fused, reference, rtol=1e-5, atol=1e-6)
     assert block._stem_cache[1].shape[0] == 4 + 3 + 2  # b0, b1a, b2a stacked
+
+
+def test_the_fused_inception_stem_follows_new_batch_norm_statistics():
+    import torch
+    from adl.deep.i3d import InceptionBlock
+    torch.manual_seed(0)
+    block = InceptionBlock(8, (4, 3, 5, 2, 6, 3)).eval()
+    x = torch.randn(1, 8, 3, 5, 5)
+    with torch.no_grad():
+        before = block(x)
+        block.b0.bn.running_mean.add_(1.0)
+        after = block(x)
+    torch.testing.assert_close(after, block(x).detach(), rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(after[:, :4], before[:, :4])
