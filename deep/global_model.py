@@ -304,7 +304,6 @@ def evaluate_global(basic_run, temporal_run, data, protocol: str, out_dir,
     """
     import json
     import time
-    from pathlib import Path
 
     from adl.data.atomic import atomic_write_text
 
